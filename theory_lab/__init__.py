@@ -1,0 +1,23 @@
+"""theory-lab: check convergence theory of Bernoulli-LoRA by measurement.
+
+See DESIGN.md for the public contract; THEORY.md for the mathematics (theorem IDs).
+"""
+from __future__ import annotations
+
+from .backend import Backend, get_backend
+from .check import CheckResult, check
+from .errors import InputError
+from .estimators import ESTIMATORS
+from .methods import METHODS, Method
+from .problems import FAMILIES, Problem, load_problem, make_problem
+from .runner import RunResult, run
+from .sketches import SKETCHES, lambda_max, lambda_min, monte_carlo_EH
+from .theorems import THEOREMS, Constants, Theorem, get_theorem
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend", "CheckResult", "Constants", "ESTIMATORS", "FAMILIES", "InputError", "METHODS", "Method",
+    "Problem", "RunResult", "SKETCHES", "THEOREMS", "Theorem", "check", "get_backend", "get_theorem",
+    "lambda_max", "lambda_min", "load_problem", "make_problem", "monte_carlo_EH", "run", "__version__",
+]

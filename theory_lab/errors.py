@@ -1,0 +1,44 @@
+"""Errors that carry the name of the offending input field.
+
+Every validation failure in theory-lab raises :class:`InputError`, whose message
+names the field and the accepted range in one line; the CLI prints that line and
+exits with code 2.
+"""
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad user input: ``field`` names the parameter, the message says what is accepted."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def check_range(field: str, value, low=None, high=None, *, integer: bool = False,
+                low_open: bool = False, high_open: bool = False):
+    """Validate ``low <= value <= high`` (bounds optional, open if asked); return the value.
+
+    Rejects non-numbers, NaN and infinities with a message naming ``field``.
+    """
+    import math
+
+    kind = "an integer" if integer else "a number"
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise InputError(field, f"got {value!r}; expected {kind} in {rng}")
+    if integer:
+        if isinstance(value, float) and not value.is_integer():
+            raise InputError(field, f"got {value!r}; expected {kind} in {rng}")
+        value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise InputError(field, f"got {value!r}; expected a finite number in {rng}")
+    bad_low = low is not None and (value <= low if low_open else value < low)
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if bad_low or bad_high:
+        raise InputError(field, f"got {value!r}; accepted range {rng}")
+    return value

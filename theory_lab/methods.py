@@ -1,0 +1,132 @@
+"""Methods: side policy (p) x sketch x estimator x stepsize rule (THEORY.md 1.2), and baselines.
+
+``Method("bernoulli-lora-gd", p=0.5, rank=2, sketch="gaussian", stepsize="theory", factor=1.0)``
+
+* ``p`` = P(left sketch) = P(B sampled, A trained). Each step flips a coin per seed; a left step
+  is W <- W - gamma H_B G, a right step W <- W - gamma G H_A.
+* ``sketch``: a law name for both sides, or ``"LEFT/RIGHT"`` (e.g. ``"degenerate/gaussian"``);
+  ``left_groups`` / ``right_groups`` set the stratified law's group sizes.
+* ``stepsize``: ``"theory"`` (the step the matching theorem recommends) times ``factor``, or a number.
+* Other keywords go to the estimator (SGD: ``noise``, ``batch``, ``replacement``, ``noise_std``).
+
+Baselines: ``gd`` (full-parameter, H = I, lambda = 1), ``rac-lora`` / ``rac-lora-sgd`` (one fixed
+side: p = 1 samples B and trains A, p = 0 samples A and trains B).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputError, check_range
+from .estimators import make_estimator
+from .sketches import SKETCHES, lambda_bounds, parse_sketch, project_left, project_right
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    estimator: str
+    sketched: bool = True
+    one_side: bool = False
+    summary: str = ""
+
+
+METHODS: dict[str, MethodSpec] = {}
+
+
+def _spec(*args, **kw):
+    s = MethodSpec(*args, **kw)
+    METHODS[s.name] = s
+
+
+_spec("bernoulli-lora-gd", "gd", summary="Bernoulli-LoRA with full gradients (GD-NC, GD-PL)")
+_spec("bernoulli-lora-sgd", "sgd", summary="Bernoulli-LoRA with stochastic gradients (SGD-NC, SGD-PL)")
+_spec("gd", "gd", sketched=False, summary="full-parameter gradient descent (lambda = 1)")
+_spec("rac-lora", "gd", one_side=True, summary="RAC-LoRA: one fixed side (p=1 random B, p=0 random A)")
+_spec("rac-lora-sgd", "sgd", one_side=True, summary="RAC-LoRA with stochastic gradients")
+
+
+class Method:
+    """A configured method (see module docstring)."""
+
+    def __init__(self, name: str, p: float | None = None, rank: int = 1, sketch: str = "gaussian",
+                 stepsize: str | float = "theory", factor: float = 1.0, alpha: float = 1.0,
+                 left_groups=None, right_groups=None, **estimator_params):
+        if name not in METHODS:
+            raise InputError("method", f"unknown method {name!r}; accepted: {', '.join(METHODS)}")
+        self.spec = METHODS[name]
+        self.name = name
+        if p is None:
+            p = 1.0 if self.spec.one_side else 0.5
+        self.p = check_range("p", p, 0.0, 1.0)
+        if self.spec.one_side and self.p not in (0.0, 1.0):
+            raise InputError("p", f"{name} trains one fixed side; accepted: 1 (random B, train A) or "
+                             "0 (random A, train B)")
+        self.rank = check_range("rank", rank, 1, None, integer=True)
+        for side in str(sketch).split("/"):
+            if side not in SKETCHES:
+                raise InputError("sketch", f"unknown sketch {side!r}; accepted: {', '.join(SKETCHES)} "
+                                 "or LEFT/RIGHT")
+        self.sketch_name = str(sketch)
+        self.sketch_params = {"left_groups": left_groups, "right_groups": right_groups}
+        self.sketch_left, self.sketch_right = parse_sketch(self.sketch_name, **self.sketch_params)
+        if isinstance(stepsize, str) and stepsize != "theory":
+            try:
+                stepsize = float(stepsize)
+            except ValueError:
+                raise InputError("stepsize", f"got {stepsize!r}; accepted: theory or a positive number") from None
+        if not isinstance(stepsize, str):
+            stepsize = check_range("stepsize", stepsize, 0.0, None, low_open=True)
+        self.stepsize = stepsize
+        self.factor = check_range("factor", factor, 0.0, None, low_open=True)
+        self.alpha = check_range("alpha", alpha, 0.0, None, low_open=True)
+        self.estimator = make_estimator(self.spec.estimator, **estimator_params)
+
+    # ------------------------------------------------------------------ setup
+    def validate(self, problem) -> None:
+        """Check the method against a problem (rank range, estimator needs)."""
+        if self.spec.sketched:
+            check_range("rank", self.rank, 1, min(problem.m, problem.n), integer=True)
+        self.estimator.validate(problem)
+
+    def lam(self, problem) -> tuple[float, float]:
+        """(lambda_min^p, lambda_max^p), conservative where Monte Carlo is involved."""
+        if not self.spec.sketched:
+            return 1.0, 1.0
+        return lambda_bounds((self.sketch_left, self.sketch_right), problem.m, problem.n, self.rank,
+                             self.p, conservative=True)
+
+    @property
+    def isotropic(self) -> bool:
+        return not self.spec.sketched or (self.sketch_left.isotropic and self.sketch_right.isotropic)
+
+    def params(self) -> dict[str, Any]:
+        """Flat parameters (for tables and hashing)."""
+        out = dict(method=self.name, p=self.p, rank=self.rank, sketch=self.sketch_name,
+                   stepsize=self.stepsize, factor=self.factor)
+        out.update({k: v for k, v in self.estimator.params.items()})
+        return out
+
+    def __repr__(self):
+        return f"Method({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
+
+    # ------------------------------------------------------------------ step
+    def direction(self, G, t: int, streams):
+        """S_t(G) for every seed: H_B G with probability p, G H_A otherwise (one coin per seed)."""
+        if not self.spec.sketched:
+            return G
+        xp = streams.backend.xp
+        m, n = G.shape[-2:]
+        left = right = None
+        if self.p > 0.0:
+            sk = self.sketch_left
+            left = project_left(sk.basis(sk.sample(streams, 2 * t, m, self.rank), xp), G, sk.diagonal)
+        if self.p < 1.0:
+            sk = self.sketch_right
+            right = project_right(sk.basis(sk.sample(streams, 2 * t + 1, n, self.rank), xp), G, sk.diagonal)
+        if right is None:
+            return left
+        if left is None:
+            return right
+        coin = streams.uniform("coin", t) < self.p
+        return xp.where(coin[:, None, None], left, right)

@@ -1,0 +1,178 @@
+"""The Problem interface: a smooth (or non-smooth) objective on W in R^{m x n}.
+
+A problem holds its data on the host (numpy float64) and, once bound to a backend with
+:meth:`Problem.bind`, evaluates value and gradient on batches ``W`` of shape (S, m, n).
+Constants follow THEORY.md section 3.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..backend import Backend, get_backend
+from ..errors import InputError, check_range
+
+FAMILIES: dict[str, type["Problem"]] = {}
+
+
+def register(cls):
+    """Class decorator: make the family available under ``cls.family``."""
+    FAMILIES[cls.family] = cls
+    return cls
+
+
+class Problem:
+    """Base class of the problem families.
+
+    Attributes (host, numpy float64)
+    --------------------------------
+    m, n : shape of W
+    W0 : (m, n) initial point
+    W_star : (m, n) a minimiser, or None
+    f_star : optimal value if known (PL problems), else None
+    f_lb : a valid lower bound on f (used as f^inf); equals f_star when that is known
+    L : smoothness constant
+    mu : PL constant or None when PL is not claimed
+    n_samples : number of summands N for finite sums, else None
+    L_i, L_max, L_tilde, L_pm, delta_inf : finite-sum constants (THEORY.md section 3)
+    """
+
+    family: ClassVar[str] = ""
+    #: parameter name -> (default, validator kwargs for check_range or None)
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, m: int = 8, n: int = 8, seed: int = 0, **params):
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            accepted = ", ".join(["m", "n", "seed", *self.defaults])
+            raise InputError(sorted(unknown)[0], f"unknown parameter of {self.family}; accepted: {accepted}")
+        self.m = check_range("m", m, 1, 100_000, integer=True)
+        self.n = check_range("n", n, 1, 100_000, integer=True)
+        self.seed = check_range("seed", seed, 0, None, integer=True)
+        self.params = {**self.defaults, **params}
+        self.validate()
+        self.W_star: np.ndarray | None = None
+        self.f_star: float | None = None
+        self.mu: float | None = None
+        self.n_samples: int | None = None
+        self.L_i = self.L_max = self.L_tilde = self.L_pm = self.delta_inf = None
+        self.build(np.random.default_rng([self.seed, _family_tag(self.family)]))
+        if self.f_star is not None and not hasattr(self, "f_lb"):
+            self.f_lb = self.f_star
+        self.bk: Backend | None = None
+        self.dev: dict[str, Any] = {}
+        self._check_finite()
+
+    # -------------------------------------------------------------- to override
+    def validate(self) -> None:
+        """Check ``self.params``; raise InputError naming the field."""
+
+    def build(self, rng: np.random.Generator) -> None:
+        """Generate the data and constants (host)."""
+        raise NotImplementedError
+
+    def host_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays needed on the device by value/grad."""
+        return {}
+
+    def value(self, W):
+        """f(W) for W of shape (S, m, n) -> (S,)."""
+        raise NotImplementedError
+
+    def grad(self, W):
+        """Gradient (or a subgradient) of f at W, shape (S, m, n)."""
+        raise NotImplementedError
+
+    def f_gap(self, W):
+        """f(W) - f* (or f(W) - f_lb when f* is unknown), shape (S,)."""
+        return self.value(W) - (self.f_star if self.f_star is not None else self.f_lb)
+
+    def minibatch_grad(self, W, idx):
+        """Mean of the summands' gradients over indices ``idx`` of shape (S, b)."""
+        raise InputError("problem", f"{self.family} is not a finite sum; minibatch sampling needs "
+                         "least-squares or linreg-noncvx (or use noise='additive')")
+
+    # -------------------------------------------------------------- shared
+    @property
+    def is_pl(self) -> bool:
+        return self.mu is not None and self.f_star is not None
+
+    @property
+    def is_finite_sum(self) -> bool:
+        return self.n_samples is not None
+
+    @property
+    def delta0(self) -> float:
+        """f(W0) - f^inf (f* under PL, else the lower bound f_lb)."""
+        return float(self.f_value_host(self.W0)) - (self.f_star if self.is_pl else self.f_lb)
+
+    def f_value_host(self, W: np.ndarray) -> float:
+        """f at one host matrix W (m, n), evaluated on the numpy backend."""
+        p = self if self.bk is not None and self.bk.name == "numpy" and self.bk.dtype == "float64" \
+            else self.bind(get_backend("numpy"))
+        return float(p.value(np.asarray(W, dtype=np.float64)[None])[0])
+
+    def f_gap_host(self, W: np.ndarray) -> float:
+        p = self if self.bk is not None and self.bk.name == "numpy" and self.bk.dtype == "float64" \
+            else self.bind(get_backend("numpy"))
+        return float(p.f_gap(np.asarray(W, dtype=np.float64)[None])[0])
+
+    def grad_host(self, W: np.ndarray) -> np.ndarray:
+        p = self.bind(get_backend("numpy"))
+        return p.grad(np.asarray(W, dtype=np.float64)[None])[0]
+
+    def bind(self, backend) -> "Problem":
+        """A shallow copy whose arrays live on ``backend`` (cached per backend)."""
+        backend = get_backend(backend)
+        if self.bk == backend:
+            return self
+        cache = self.__dict__.setdefault("_bound", {})
+        key = (backend.name, backend.device, backend.dtype)
+        if key not in cache:
+            clone = object.__new__(type(self))
+            clone.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_bound"})
+            clone.bk = backend
+            clone.dev = {k: backend.asarray(v) for k, v in self.host_arrays().items()}
+            cache[key] = clone
+        return cache[key]
+
+    def constants(self) -> dict[str, Any]:
+        """The problem's constants, as handed to theorem bounds."""
+        c = dict(L=self.L, mu=self.mu, f_star=self.f_star, f_lb=self.f_lb, m=self.m, n=self.n,
+                 delta0=self.delta0, N=self.n_samples, L_max=self.L_max, L_tilde=self.L_tilde,
+                 L_pm=self.L_pm, delta_inf=self.delta_inf)
+        if self.W_star is not None:
+            c["dist0_sq"] = float(np.sum((self.W0 - self.W_star) ** 2))
+        return c
+
+    def describe(self) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.family}(m={self.m}, n={self.n}, seed={self.seed}{', ' + extra if extra else ''})"
+
+    def _check_finite(self):
+        for name in ("W0", "L"):
+            v = np.asarray(getattr(self, name))
+            if not np.all(np.isfinite(v)):
+                raise InputError(name, f"non-finite values in {self.family} data; check the parameters")
+
+
+def _family_tag(name: str) -> int:
+    return int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "little") % (2**63)
+
+
+def spectral_matrix(rng: np.random.Generator, d: int, eigs: np.ndarray) -> np.ndarray:
+    """A symmetric d x d matrix with the given eigenvalues and Haar-random eigenvectors."""
+    U, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    return (U * eigs) @ U.T
+
+
+def positive_float(field: str, value, low=0.0, high=None, open_low=True) -> float:
+    return check_range(field, value, low, high, low_open=open_low)
+
+
+def finite_or_raise(field: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise InputError(field, "is not finite")
+    return value

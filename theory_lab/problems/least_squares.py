@@ -1,0 +1,82 @@
+"""Matrix least squares with a prescribed spectrum (THEORY.md 3(a))."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError, check_range
+from .base import Problem, register
+
+
+@register
+class LeastSquares(Problem):
+    """f(W) = 1/(2N) ||X W - Y||^2, a finite sum of f_i = 1/2 ||W^T x_i - y_i||^2.
+
+    Model: X = sqrt(N) U diag(sqrt(s)) V^T with U (N x m) orthonormal columns, V orthogonal and
+    s evenly spaced in [L/cond, L], so Sigma_X = X^T X / N = V diag(s) V^T exactly;
+    Y = X W0* + noise * E with W0* and E iid N(0, 1); W0 = 0.
+
+    Constants: L = lambda_max(Sigma_X), mu = lambda_min(Sigma_X) (PL globally), W* = X^+ Y,
+    f* = ||(I - X X^+) Y||^2 / (2N), L_i = ||x_i||^2, delta_inf = f* (f_i^inf = 0),
+    L_tilde^2 = lambda_max(mean ||x_i||^2 x_i x_i^T), L_pm^2 = that minus Sigma_X^2.
+
+    Parameters: ``n_samples`` N >= m (default 64), ``cond`` >= 1 (default 10), ``L`` > 0
+    (default 10, the largest eigenvalue), ``noise`` >= 0 (default 0.5).
+    """
+
+    family = "least-squares"
+    defaults = {"n_samples": 64, "cond": 10.0, "L": 10.0, "noise": 0.5}
+
+    def validate(self):
+        p = self.params
+        check_range("n_samples", p["n_samples"], self.m, 10_000_000, integer=True)
+        check_range("cond", p["cond"], 1.0, 1e12)
+        check_range("L", p["L"], 0, None, low_open=True)
+        check_range("noise", p["noise"], 0, None)
+
+    def build(self, rng):
+        m, n, N = self.m, self.n, int(self.params["n_samples"])
+        L, cond = float(self.params["L"]), float(self.params["cond"])
+        s = np.linspace(L / cond, L, m)
+        U, _ = np.linalg.qr(rng.standard_normal((N, m)))
+        V, _ = np.linalg.qr(rng.standard_normal((m, m)))
+        X = np.sqrt(N) * (U * np.sqrt(s)) @ V.T
+        Y = X @ rng.standard_normal((m, n)) + self.params["noise"] * rng.standard_normal((N, n))
+        self.X, self.Y, self.n_samples = X, Y, N
+        self.Sigma = X.T @ X / N
+        self.XtY = X.T @ Y / N
+        self.W_star = np.linalg.lstsq(X, Y, rcond=None)[0]
+        resid = X @ self.W_star - Y
+        self.f_star = float(np.sum(resid**2) / (2 * N))
+        self.L = float(s.max())
+        self.mu = float(s.min())
+        self.W0 = np.zeros((m, n))
+        sq = np.sum(X**2, axis=1)
+        self.L_i = sq
+        self.L_max = float(sq.max())
+        second = (X * sq[:, None]).T @ X / N
+        self.L_tilde = float(np.sqrt(np.linalg.eigvalsh(second).max()))
+        self.L_pm = float(np.sqrt(max(np.linalg.eigvalsh(second - self.Sigma @ self.Sigma).max(), 0.0)))
+        self.delta_inf = self.f_star
+
+    def host_arrays(self):
+        return {"Sigma": self.Sigma, "XtY": self.XtY, "W_star": self.W_star, "X": self.X, "Y": self.Y}
+
+    def grad(self, W):
+        return self.dev["Sigma"] @ W - self.dev["XtY"]
+
+    def f_gap(self, W):
+        # f(W) - f* = 1/2 <D, Sigma_X D> exactly (X W* is the projection of Y): no cancellation.
+        D = W - self.dev["W_star"]
+        return 0.5 * self.bk.xp.sum(D * (self.dev["Sigma"] @ D), axis=(-2, -1))
+
+    def value(self, W):
+        return self.f_star + self.f_gap(W)
+
+    def minibatch_grad(self, W, idx):
+        xp = self.bk.xp
+        Xb = xp.take(self.dev["X"], xp.reshape(idx, (-1,)), axis=0)
+        Yb = xp.take(self.dev["Y"], xp.reshape(idx, (-1,)), axis=0)
+        S, b = idx.shape
+        Xb = xp.reshape(Xb, (S, b, self.m))
+        Yb = xp.reshape(Yb, (S, b, self.n))
+        return Xb.mT @ (Xb @ W - Yb) / b

@@ -1,0 +1,171 @@
+"""Vector regression with a non-convex regulariser, the paper's experiment (THEORY.md 3(d))."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError, check_range
+from .base import Problem, register
+
+DATA = ("gaussian", "make_regression")
+INITS = ("gaussian", "zeros", "pretrained")
+
+
+def _phi_prime(x, xp):
+    return 2.0 * x / (1.0 + x * x) ** 2
+
+
+def _lam_max_psd(M: np.ndarray) -> float:
+    return float(np.linalg.eigvalsh(M)[-1])
+
+
+@register
+class LinregNoncvx(Problem):
+    """f(W) = 1/(2N) ||A x - b||^2 + lam_r sum_j phi(x_j), phi(u) = u^2/(1+u^2), x = W.reshape(-1).
+
+    Data models (``data``):
+
+    * ``"gaussian"`` (default): A iid N(0,1) (N x mn), b = A x0 + ``noise`` * e.
+    * ``"make_regression"``: scikit-learn's generator with the paper's fine-tuning settings
+      (EXPERIMENTS.md E1, scaled to d = mn: n_informative d/2, effective_rank max(1, d/128),
+      noise 50, bias 10, tail_strength 0.9, random_state 84), then A and b each rescaled as a
+      whole to mean 1, standard deviation 2. Needs ``pip install 'theory-lab[paper]'``.
+
+    ``lam_r``: a number >= 0, or "lambda_max" (default) for lambda_max(A^T A / N) as in the paper.
+    ``init``: "gaussian" (N(0,1), default), "zeros", or "pretrained" (GD at step 1/L_pre on the
+    paper's pre-training set of ``pretrain_samples`` rows, from N(0, I) with seed 42, at most
+    10,000 steps, stopping when ||grad||^2 < 1e-8).
+
+    Constants: L = lambda_max(A^T A/N) + 2 lam_r; f_lb = 0 (f >= 0); PL (mu = lambda_min(A^T A/N)
+    - lam_r/2, f* computed by GD) only when lambda_min(A^T A/N) > lam_r/2; L_i = ||a_i||^2 + 2 lam_r;
+    L_pm^2 = lambda_max(mean ||a_i||^2 a_i a_i^T - (A^T A/N)^2); delta_inf <= the smallest f found.
+    """
+
+    family = "linreg-noncvx"
+    defaults = {"n_samples": 200, "lam_r": "lambda_max", "noise": 1.0, "data": "gaussian",
+                "init": "gaussian", "pretrain_samples": 90_000}
+
+    def validate(self):
+        p = self.params
+        check_range("n_samples", p["n_samples"], 1, 10_000_000, integer=True)
+        if p["lam_r"] != "lambda_max":
+            check_range("lam_r", p["lam_r"], 0, None)
+        check_range("noise", p["noise"], 0, None)
+        if p["data"] not in DATA:
+            raise InputError("data", f"got {p['data']!r}; accepted: {', '.join(DATA)}")
+        if p["init"] not in INITS:
+            raise InputError("init", f"got {p['init']!r}; accepted: {', '.join(INITS)}")
+        check_range("pretrain_samples", p["pretrain_samples"], 1, 10_000_000, integer=True)
+
+    # ------------------------------------------------------------------ data
+    def build(self, rng):
+        d, N = self.m * self.n, int(self.params["n_samples"])
+        if self.params["data"] == "gaussian":
+            A = rng.standard_normal((N, d))
+            b = A @ rng.standard_normal(d) + self.params["noise"] * rng.standard_normal(N)
+        else:
+            A, b = _make_regression(N, d, informative=max(1, d // 2), rank=max(1, d // 128),
+                                    noise=50.0, bias=10.0, tail=0.9, seed=84)
+            A = (A - A.mean()) / A.std() * 2.0 + 1.0
+            b = (b - b.mean()) / b.std() * 2.0 + 1.0
+        self.A, self.b, self.n_samples = A, b, N
+        self.gram = A.T @ A / N
+        self.Atb = A.T @ b / N
+        self.b_sq = float(b @ b / (2 * N))
+        eig = np.linalg.eigvalsh(self.gram)
+        lam_max, lam_min = float(eig[-1]), float(eig[0])
+        lam_r = lam_max if self.params["lam_r"] == "lambda_max" else float(self.params["lam_r"])
+        self.lam_r = lam_r
+        self.L = lam_max + 2.0 * lam_r
+        self.f_lb = 0.0
+        self.W0 = self._initial_point(rng)
+        sq = np.sum(A * A, axis=1)
+        self.L_i = sq + 2 * lam_r
+        self.L_max = float(self.L_i.max())
+        second = (A * sq[:, None]).T @ A / N
+        self.L_pm = float(np.sqrt(max(_lam_max_psd(second - self.gram @ self.gram), 0.0)))
+        self.L_tilde = float(np.sqrt(_lam_max_psd(second))) + 2 * lam_r
+        if lam_min > lam_r / 2:
+            self.mu = lam_min - lam_r / 2
+            self.f_star = self._minimise(tol=1e-24)
+            self.f_lb = self.f_star
+        self.delta_inf = self._minimise(max_steps=300) if self.f_star is None else self.f_star
+
+    def _initial_point(self, rng) -> np.ndarray:
+        init, shape = self.params["init"], (self.m, self.n)
+        if init == "zeros":
+            return np.zeros(shape)
+        if init == "gaussian":
+            return rng.standard_normal(shape)
+        d, Np = self.m * self.n, int(self.params["pretrain_samples"])
+        A, b = _make_regression(Np, d, informative=d, rank=max(1, d // 64), noise=20.0, bias=0.0,
+                                tail=0.8, seed=42)
+        A = (A - A.mean(axis=0)) / np.where(A.std(axis=0) > 0, A.std(axis=0), 1.0)
+        b = (b - b.mean()) / b.std()
+        gram, Atb = A.T @ A / Np, A.T @ b / Np
+        lam = float(np.linalg.eigvalsh(gram)[-1])
+        L_pre = 3.0 * lam
+        x = np.random.default_rng(42).standard_normal(d)
+        for _ in range(10_000):
+            g = gram @ x - Atb + lam * 2 * x / (1 + x * x) ** 2
+            if g @ g < 1e-8:
+                break
+            x = x - g / L_pre
+        return x.reshape(shape)
+
+    def _grad_vec(self, x):
+        return self.gram @ x - self.Atb + self.lam_r * 2 * x / (1 + x * x) ** 2
+
+    def _f_vec(self, x):
+        return 0.5 * x @ self.gram @ x - self.Atb @ x + self.b_sq + self.lam_r * np.sum(x * x / (1 + x * x))
+
+    def _minimise(self, tol=0.0, max_steps=100_000) -> float:
+        """Smallest f found by GD at step 1/L from W0 (f* when strongly convex)."""
+        x = self.W0.reshape(-1).copy()
+        best = self._f_vec(x)
+        for _ in range(max_steps):
+            g = self._grad_vec(x)
+            if g @ g <= tol:
+                break
+            x = x - g / self.L
+            best = min(best, self._f_vec(x))
+        return float(best)
+
+    # ------------------------------------------------------------------ device
+    def host_arrays(self):
+        return {"gram": self.gram, "Atb": self.Atb, "A": self.A, "b": self.b}
+
+    def _flat(self, W):
+        return self.bk.xp.reshape(W, (W.shape[0], self.m * self.n))
+
+    def value(self, W):
+        xp = self.bk.xp
+        x = self._flat(W)
+        quad = 0.5 * xp.sum(x * (x @ self.dev["gram"]), axis=-1) - x @ self.dev["Atb"] + self.b_sq
+        return quad + self.lam_r * xp.sum(x * x / (1.0 + x * x), axis=-1)
+
+    def grad(self, W):
+        xp = self.bk.xp
+        x = self._flat(W)
+        g = x @ self.dev["gram"] - self.dev["Atb"] + self.lam_r * _phi_prime(x, xp)
+        return xp.reshape(g, W.shape)
+
+    def minibatch_grad(self, W, idx):
+        xp = self.bk.xp
+        S, bsz = idx.shape
+        flat = xp.reshape(idx, (-1,))
+        Ab = xp.reshape(xp.take(self.dev["A"], flat, axis=0), (S, bsz, self.m * self.n))
+        bb = xp.reshape(xp.take(self.dev["b"], flat, axis=0), (S, bsz))
+        x = self._flat(W)
+        resid = xp.sum(Ab * x[:, None, :], axis=-1) - bb
+        g = xp.sum(Ab * resid[..., None], axis=1) / bsz + self.lam_r * _phi_prime(x, xp)
+        return xp.reshape(g, W.shape)
+
+
+def _make_regression(N, d, *, informative, rank, noise, bias, tail, seed):
+    try:
+        from sklearn.datasets import make_regression
+    except ImportError:
+        raise InputError("data", "make_regression needs scikit-learn: pip install 'theory-lab[paper]'") from None
+    A, b = make_regression(n_samples=N, n_features=d, n_informative=informative, noise=noise, bias=bias,
+                           tail_strength=tail, effective_rank=rank, random_state=seed)
+    return A, b

@@ -1,0 +1,88 @@
+"""Quadratic families: isotropic (THEORY.md 3(c)) and Kronecker (3(b))."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError, check_range
+from .base import Problem, register, spectral_matrix
+
+
+@register
+class QuadraticIso(Problem):
+    """f(W) = 1/2 ||W - W*||^2 (THEORY.md 3(c)).
+
+    Model: W* has iid N(0, scale^2) entries; W0 = 0. L = mu = 1, f* = 0, grad f = W - W*.
+    Parameters: ``scale`` > 0 (default 1).
+    """
+
+    family = "quadratic-iso"
+    defaults = {"scale": 1.0}
+
+    def validate(self):
+        check_range("scale", self.params["scale"], 0, None, low_open=True)
+
+    def build(self, rng):
+        self.W_star = self.params["scale"] * rng.standard_normal((self.m, self.n))
+        self.W0 = np.zeros((self.m, self.n))
+        self.f_star = 0.0
+        self.L = 1.0
+        self.mu = 1.0
+
+    def host_arrays(self):
+        return {"W_star": self.W_star}
+
+    def value(self, W):
+        D = W - self.dev["W_star"]
+        return 0.5 * self.bk.xp.sum(D * D, axis=(-2, -1))
+
+    f_gap = value
+
+    def grad(self, W):
+        return W - self.dev["W_star"]
+
+
+@register
+class KronQuadratic(Problem):
+    """f(W) = f* + 1/2 <D, P D R>, D = W - W* (THEORY.md 3(b)).
+
+    Model: P (m x m) and R (n x n) symmetric with eigenvalues evenly spaced in ``p_spec`` and
+    ``r_spec`` and Haar eigenvectors; W* iid N(0,1); W0 = 0; f* = ``f_star`` (default 0).
+    L = max spec P * max spec R, mu = min spec P * min spec R (strongly convex, hence PL).
+    """
+
+    family = "kron-quadratic"
+    defaults = {"p_spec": [1.0, 3.0], "r_spec": [1.0, 2.0], "f_star": 0.0}
+
+    def validate(self):
+        for name in ("p_spec", "r_spec"):
+            spec = self.params[name]
+            if not (isinstance(spec, (list, tuple)) and len(spec) == 2):
+                raise InputError(name, f"expected [low, high] with 0 < low <= high, got {spec!r}")
+            lo = check_range(f"{name}[0]", spec[0], 0, None, low_open=True)
+            check_range(f"{name}[1]", spec[1], lo, None)
+        check_range("f_star", self.params["f_star"])
+
+    def build(self, rng):
+        pe = np.linspace(*self.params["p_spec"], self.m)
+        re = np.linspace(*self.params["r_spec"], self.n)
+        self.P = spectral_matrix(rng, self.m, pe)
+        self.R = spectral_matrix(rng, self.n, re)
+        self.W_star = rng.standard_normal((self.m, self.n))
+        self.W0 = np.zeros((self.m, self.n))
+        self.f_star = float(self.params["f_star"])
+        self.L = float(pe.max() * re.max())
+        self.mu = float(pe.min() * re.min())
+
+    def host_arrays(self):
+        return {"P": self.P, "R": self.R, "W_star": self.W_star}
+
+    def grad(self, W):
+        D = W - self.dev["W_star"]
+        return self.dev["P"] @ D @ self.dev["R"]
+
+    def f_gap(self, W):
+        D = W - self.dev["W_star"]
+        return 0.5 * self.bk.xp.sum(D * (self.dev["P"] @ D @ self.dev["R"]), axis=(-2, -1))
+
+    def value(self, W):
+        return self.f_star + self.f_gap(W)

@@ -1,0 +1,336 @@
+"""Sketch distributions, their E[H], and projections applied without forming H (THEORY.md 2).
+
+A sketch law draws, for every seed at once, a factor of shape (S, d, r): ``B_S`` on the left
+(d = m) or ``A_S^T`` on the right (d = n). Its ``basis`` is an orthonormal (S, d, r) matrix Q
+with H = Q Q^T (columns of rank-deficient draws are zeroed), or, for diagonal laws, a 0/1 mask
+(S, d) with H = Diag(mask). Projections cost O(m n r):
+
+    left   H_B G = Q (Q^T G)          right   G H_A = (G Q) Q^T
+
+and an m x m or n x n matrix is never formed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .errors import InputError
+
+SKETCHES: dict[str, type["Sketch"]] = {}
+
+
+def register(cls):
+    SKETCHES[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class SideMoments:
+    """Extreme eigenvalues of E[H] on one side; ``err`` bounds their error (0 when exact)."""
+
+    lam_min: float
+    lam_max: float
+    err: float = 0.0
+    exact: bool = True
+
+
+class Sketch:
+    """A sketch law for one side. Subclasses set ``name``, ``diagonal`` and implement ``sample``."""
+
+    name: ClassVar[str] = ""
+    diagonal: ClassVar[bool] = False
+    isotropic: ClassVar[bool] = True
+
+    def __init__(self, side: str = "left", **params):
+        self.side = side
+        self.params = params
+
+    def sample(self, streams, step: int, d: int, r: int):
+        """Factor for every seed: (S, d, r) (diagonal laws: 0/1 mask (S, d))."""
+        raise NotImplementedError
+
+    def basis(self, factor, xp):
+        """Orthonormal Q (S, d, r) of the factor's column space (or the mask itself)."""
+        return xp.linalg.qr(factor).Q
+
+    def moments(self, d: int, r: int) -> SideMoments:
+        """lambda_min and lambda_max of E[H] (exact where THEORY.md gives them)."""
+        return SideMoments(min(r, d) / d, min(r, d) / d)
+
+    def expected_H_diag(self, d: int, r: int) -> np.ndarray | None:
+        """diag(E H) when E H is diagonal (all laws here but the degenerate one is a multiple of I)."""
+        return np.full(d, min(r, d) / d)
+
+    def dense(self, factor) -> np.ndarray:
+        """The factor as a host matrix (S, d, r) (for the factor view)."""
+        return np.asarray(factor)
+
+
+# ---------------------------------------------------------------------------- laws
+@register
+class Gaussian(Sketch):
+    """Entries iid N(0, 1); E H = (r/d) I exactly."""
+
+    name = "gaussian"
+
+    def sample(self, streams, step, d, r):
+        return streams.normal("sketch", step, (d, r))
+
+
+@register
+class Orthogonal(Sketch):
+    """Haar-orthonormal: the Q factor of a Gaussian d x r; same law of H as Gaussian."""
+
+    name = "orthogonal"
+
+    def sample(self, streams, step, d, r):
+        return streams.backend.xp.linalg.qr(streams.normal("sketch", step, (d, r))).Q
+
+    def basis(self, factor, xp):
+        return factor
+
+
+@register
+class Rademacher(Sketch):
+    """Entries iid +-1; E H = (E rank / d) I. Rank-deficient draws are handled by a thin SVD."""
+
+    name = "rademacher"
+
+    def sample(self, streams, step, d, r):
+        u = streams.uniform("sketch", step, (d, r))
+        return 2.0 * streams.backend.xp.astype(u < 0.5, u.dtype) - 1.0
+
+    def basis(self, factor, xp):
+        U, s, _ = xp.linalg.svd(factor, full_matrices=False)
+        d, r = factor.shape[-2:]
+        eps = float(xp.finfo(s.dtype).eps)
+        keep = s > (max(d, r) * eps) * s[..., :1]
+        return U * xp.astype(keep, U.dtype)[..., None, :]
+
+    def moments(self, d, r):
+        er, err = expected_rank_rademacher(d, r)
+        return SideMoments(er / d, er / d, err / d, exact=err == 0.0)
+
+    def expected_H_diag(self, d, r):
+        return np.full(d, expected_rank_rademacher(d, r)[0] / d)
+
+
+@register
+class Coordinate(Sketch):
+    """Columns of I_d indexed by a uniform r-subset; E H = (r/d) I, H = Diag(mask)."""
+
+    name = "coordinate"
+    diagonal = True
+
+    def sample(self, streams, step, d, r):
+        xp = streams.backend.xp
+        u = streams.uniform("sketch", step, (d,))
+        order = xp.argsort(u, axis=-1)
+        ranks = xp.argsort(order, axis=-1)          # rank of each coordinate among the d draws
+        return xp.astype(ranks < r, u.dtype)
+
+    def basis(self, factor, xp):
+        return factor
+
+    def dense(self, factor):
+        mask = np.asarray(factor)
+        out = np.zeros(mask.shape + (int(mask[0].sum()),))
+        for s in range(mask.shape[0]):
+            idx = np.flatnonzero(mask[s])
+            out[s, idx, np.arange(len(idx))] = 1.0
+        return out
+
+
+@register
+class Stratified(Sketch):
+    """Partition [d] into r contiguous groups; one uniform index per group (anisotropic).
+
+    ``groups``: group sizes for this side (default: ``np.array_split`` of d into r groups).
+    E H = Diag(pi), pi_i = 1/|G_k| for i in G_k; lambda_min = 1/max|G_k|, lambda_max = 1/min|G_k|.
+    """
+
+    name = "stratified"
+    diagonal = True
+    isotropic = False
+
+    def _sizes(self, d, r):
+        sizes = self.params.get("groups")
+        if sizes is None:
+            return [len(a) for a in np.array_split(np.arange(d), r)]
+        if sum(sizes) != d or len(sizes) != r or min(sizes) < 1:
+            raise InputError("groups", f"group sizes {sizes} must be r={r} positive sizes summing to d={d}")
+        return list(sizes)
+
+    def sample(self, streams, step, d, r):
+        xp = streams.backend.xp
+        sizes = self._sizes(d, r)
+        u = streams.uniform("sketch", step, (r,))
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        pick = xp.astype(xp.floor(u * streams.backend.asarray(np.asarray(sizes, float))), xp.int64)
+        pick = pick + streams.backend.as_int(starts)
+        # one-hot rows summed: mask[s, pick[s, k]] = 1
+        cols = streams.backend.as_int(np.arange(d))
+        return xp.astype(xp.any(pick[:, :, None] == cols[None, None, :], axis=1), u.dtype)
+
+    def basis(self, factor, xp):
+        return factor
+
+    dense = Coordinate.dense
+
+    def moments(self, d, r):
+        sizes = self._sizes(d, r)
+        return SideMoments(1 / max(sizes), 1 / min(sizes))
+
+    def expected_H_diag(self, d, r):
+        return np.concatenate([np.full(s, 1 / s) for s in self._sizes(d, r)])
+
+
+@register
+class Degenerate(Sketch):
+    """Negative control: the fixed first r columns of I_d. E H = H, lambda_min = 0 when r < d."""
+
+    name = "degenerate"
+    diagonal = True
+    isotropic = False
+
+    def sample(self, streams, step, d, r):
+        mask = np.zeros(d)
+        mask[:r] = 1.0
+        return streams.backend.asarray(np.broadcast_to(mask, (streams.n_seeds, d)).copy())
+
+    def basis(self, factor, xp):
+        return factor
+
+    dense = Coordinate.dense
+
+    def moments(self, d, r):
+        return SideMoments(0.0 if r < d else 1.0, 1.0)
+
+    def expected_H_diag(self, d, r):
+        mask = np.zeros(d)
+        mask[:r] = 1.0
+        return mask
+
+
+# ---------------------------------------------------------------------------- helpers
+def get_sketch(name: str, side: str = "left", **params) -> Sketch:
+    if name not in SKETCHES:
+        raise InputError("sketch", f"unknown sketch {name!r}; accepted: {', '.join(SKETCHES)}")
+    return SKETCHES[name](side=side, **params)
+
+
+def parse_sketch(spec: str, **params) -> tuple[Sketch, Sketch]:
+    """``"gaussian"`` (both sides) or ``"LEFT/RIGHT"`` such as ``"degenerate/gaussian"``."""
+    left, _, right = str(spec).partition("/")
+    right = right or left
+    lp = {"groups": params["left_groups"]} if params.get("left_groups") is not None else {}
+    rp = {"groups": params["right_groups"]} if params.get("right_groups") is not None else {}
+    return get_sketch(left, "left", **lp), get_sketch(right, "right", **rp)
+
+
+def project_left(basis, G, diagonal: bool):
+    """H_B G for every seed: Q (Q^T G), or rows masked."""
+    if diagonal:
+        return basis[:, :, None] * G
+    return basis @ (basis.mT @ G)
+
+
+def project_right(basis, G, diagonal: bool):
+    """G H_A for every seed: (G Q) Q^T, or columns masked."""
+    if diagonal:
+        return G * basis[:, None, :]
+    return (G @ basis) @ basis.mT
+
+
+_RANK_CACHE: dict[tuple[int, int], tuple[float, float]] = {}
+
+
+def expected_rank_rademacher(d: int, r: int, draws: int = 20_000, delta: float = 1e-3) -> tuple[float, float]:
+    """E[rank] of a d x r matrix of iid +-1 and an error bound (0 when exact).
+
+    Exact: r = 1 gives 1, r = 2 gives 2 - 2^(1-d) (THEORY.md 2). Otherwise Monte Carlo over
+    ``draws`` matrices (fixed seed), with the Hoeffding half-width (r - 1) sqrt(log(2/delta)/(2K))
+    (rank lies in [1, min(d, r)]) at confidence 1 - delta.
+    """
+    r = min(r, d) if r <= d else r
+    if r == 1 or d == 1:
+        return 1.0, 0.0
+    if r == 2:
+        return 2.0 - 2.0 ** (1 - d), 0.0
+    key = (d, r)
+    if key not in _RANK_CACHE:
+        rng = np.random.default_rng([d, r, 7])
+        ranks = np.empty(draws)
+        chunk = 2000
+        for i in range(0, draws, chunk):
+            M = rng.choice([-1.0, 1.0], size=(min(chunk, draws - i), d, r))
+            ranks[i:i + chunk] = np.linalg.matrix_rank(M)
+        width = (min(d, r) - 1) * math.sqrt(math.log(2 / delta) / (2 * draws))
+        _RANK_CACHE[key] = (float(ranks.mean()), width)
+    return _RANK_CACHE[key]
+
+
+def lambda_bounds(sketch="gaussian", m: int = 8, n: int = 8, rank: int = 1, p: float = 0.5,
+                  conservative: bool = False, **params) -> tuple[float, float]:
+    """(lambda_min^p, lambda_max^p) = p * side_B + (1 - p) * side_A (Lemma 1).
+
+    With ``conservative`` the Monte Carlo error is subtracted from lambda_min and added to
+    lambda_max (every bound decreases in lambda and increases in Lambda).
+    """
+    left, right = sketch if isinstance(sketch, tuple) else parse_sketch(sketch, **params)
+    mb, ma = left.moments(m, rank), right.moments(n, rank)
+    lam = p * mb.lam_min + (1 - p) * ma.lam_min
+    Lam = p * mb.lam_max + (1 - p) * ma.lam_max
+    if conservative:
+        err = p * mb.err + (1 - p) * ma.err
+        lam, Lam = max(lam - err, 0.0), min(Lam + err, 1.0)
+    return lam, Lam
+
+
+def lambda_min(sketch="gaussian", m: int = 8, n: int = 8, rank: int = 1, p: float = 0.5, **params) -> float:
+    """lambda_min^p = p lambda_min(E H_B) + (1 - p) lambda_min(E H_A) (THEORY.md 1.3)."""
+    return lambda_bounds(sketch, m, n, rank, p, **params)[0]
+
+
+def lambda_max(sketch="gaussian", m: int = 8, n: int = 8, rank: int = 1, p: float = 0.5, **params) -> float:
+    """lambda_max^p = p lambda_max(E H_B) + (1 - p) lambda_max(E H_A)."""
+    return lambda_bounds(sketch, m, n, rank, p, **params)[1]
+
+
+def monte_carlo_EH(sketch: Sketch, d: int, r: int, draws: int, seed: int = 0, delta: float = 0.01,
+                   v: float = 1.0, backend=None) -> tuple[np.ndarray, float]:
+    """Monte Carlo E[H] = mean Q Q^T over ``draws`` sketches, and the matrix-Bernstein radius.
+
+    With probability >= 1 - delta, ||E_hat - E H||_2 <= eps = sqrt(2 v log(2d/delta)/K)
+    + 2 log(2d/delta)/(3K) (THEORY.md 2), v >= lambda_max(E H) (v = 1 always valid).
+    """
+    from .backend import get_backend
+    from .backend.random import Streams
+
+    bk = get_backend(backend or "numpy")
+    xp = bk.xp
+    streams = Streams(bk, seed, np.arange(draws))
+    Q = sketch.basis(sketch.sample(streams, 0, d, r), xp)
+    Qh = bk.to_numpy(Q)
+    E = np.diag(Qh.mean(axis=0)) if sketch.diagonal else np.einsum("kir,kjr->ij", Qh, Qh) / draws
+    L = math.log(2 * d / delta)
+    eps = math.sqrt(2 * v * L / draws) + 2 * L / (3 * draws)
+    return E, eps
+
+
+def trained_factor(factor: np.ndarray, G: np.ndarray, gamma: float, side: str, alpha: float = 1.0):
+    """The closed-form LoRA factor of one step (THEORY.md 1.2), for one seed, host arrays.
+
+    Left (B = factor, d x r, frozen): A_hat = -gamma (r/alpha) lstsq(B, G) (min-norm), and the
+    merged increment (alpha/r) B A_hat. Right (A^T = factor, n x r): B_hat = -gamma (r/alpha)
+    lstsq(A^T, G^T)^T, merged (alpha/r) B_hat A. Returns (trained factor, merged increment).
+    """
+    r = factor.shape[1]
+    if side == "left":
+        A_hat = -gamma * (r / alpha) * np.linalg.lstsq(factor, G, rcond=None)[0]
+        return A_hat, (alpha / r) * factor @ A_hat
+    B_hat = -gamma * (r / alpha) * np.linalg.lstsq(factor, G.T, rcond=None)[0].T
+    return B_hat, (alpha / r) * B_hat @ factor.T
