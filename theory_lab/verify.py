@@ -90,9 +90,10 @@ def skewness(x: np.ndarray) -> float:
     """Sample skewness g1 of the finite values (0 for constant samples)."""
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
-    if x.size < 3 or np.std(x) == 0:
-        return 0.0
-    return float(stats.skew(x, bias=True))
+    with np.errstate(all="ignore"):
+        if x.size < 3 or not np.isfinite(np.std(x)) or np.std(x) == 0:
+            return 0.0
+        return float(stats.skew(x, bias=True))
 
 
 def fit_linear_rate(t: np.ndarray, X: np.ndarray, floor: float = 0.0, n_boot: int = 200,

@@ -43,7 +43,12 @@ class Problem:
     #: parameter name -> (default, validator kwargs for check_range or None)
     defaults: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, m: int = 8, n: int = 8, seed: int = 0, **params):
+    #: default (m, n) of the family
+    shape: ClassVar[tuple[int, int]] = (8, 8)
+
+    def __init__(self, m: int | None = None, n: int | None = None, seed: int = 0, **params):
+        m = self.shape[0] if m is None else m
+        n = self.shape[1] if n is None else n
         unknown = set(params) - set(self.defaults)
         if unknown:
             accepted = ", ".join(["m", "n", "seed", *self.defaults])

@@ -24,6 +24,7 @@ class LeastSquares(Problem):
     """
 
     family = "least-squares"
+    shape = (16, 12)
     defaults = {"n_samples": 64, "cond": 10.0, "L": 10.0, "noise": 0.5}
 
     def validate(self):

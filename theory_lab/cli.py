@@ -1,0 +1,128 @@
+"""The ``theory-lab`` command line.
+
+Exit codes: 0 holds / tight / inconclusive / match, 1 violated / mismatch, 2 bad input
+(one line naming the field and the accepted range; also a check whose theorem is not applicable).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+from .errors import InputError
+
+
+def _value(text: str):
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise InputError("param", f"cannot parse list {text!r}; use JSON, e.g. [1, 3]") from None
+    return text
+
+
+def _pairs(items, field):
+    out = {}
+    for item in items or []:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise InputError(field, f"expected KEY=VALUE, got {item!r}")
+        out[key.replace("-", "_")] = _value(val)
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="theory-lab", description="Check Bernoulli-LoRA convergence "
+                                 "theory by measurement (THEORY.md theorem IDs).")
+    ap.add_argument("--version", action="version", version=f"theory-lab {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="run many seeds and judge a theorem's bound")
+    c.add_argument("--problem", default="least-squares", help="family name or problems/NAME.toml")
+    c.add_argument("--method", default="bernoulli-lora-gd")
+    c.add_argument("--p", type=float, default=None, help="probability of a left sketch, in [0, 1]")
+    c.add_argument("--rank", type=int, default=2, help="sketch rank r in [1, min(m, n)]")
+    c.add_argument("--sketch", default="gaussian", help="law for both sides, or LEFT/RIGHT")
+    c.add_argument("--stepsize", default="theory", help="theory or a positive number")
+    c.add_argument("--factor", type=float, default=1.0, help="multiplies the theory stepsize")
+    c.add_argument("--iters", type=int, default=500)
+    c.add_argument("--seeds", type=int, default=256)
+    c.add_argument("--seed", type=int, default=0, help="master seed of the runs' random streams")
+    c.add_argument("--backend", default="numpy", choices=None)
+    c.add_argument("--device", default="cpu")
+    c.add_argument("--dtype", default="float64")
+    c.add_argument("--theorem", default=None, help="theorem ID (default: the one matching)")
+    c.add_argument("--confidence", type=float, default=0.95)
+    c.add_argument("-P", "--problem-param", action="append", metavar="KEY=VALUE",
+                   help="problem parameter, e.g. -P m=32 -P cond=100")
+    c.add_argument("-M", "--method-param", action="append", metavar="KEY=VALUE",
+                   help="estimator parameter, e.g. -M batch=4 -M replacement=true")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ls = sub.add_parser("list", help="list problems, methods, theorems or sketches")
+    ls.add_argument("what", choices=["problems", "methods", "theorems", "sketches"])
+    return ap
+
+
+def _cmd_check(a) -> int:
+    from .check import check
+    from .methods import Method
+    from .problems import resolve_problem
+
+    problem = resolve_problem(a.problem, **_pairs(a.problem_param, "problem-param"))
+    method = Method(a.method, p=a.p, rank=a.rank, sketch=a.sketch, stepsize=a.stepsize, factor=a.factor,
+                    **_pairs(a.method_param, "method-param"))
+    res = check(problem, method, iters=a.iters, seeds=a.seeds, seed=a.seed, theorem=a.theorem,
+                confidence=a.confidence, backend=a.backend, device=a.device, dtype=a.dtype)
+    print(res.to_json() if a.json else res.table())
+    if res.verdict == "not-applicable":
+        print(f"theory-lab: not applicable: {res.reason}", file=sys.stderr)
+        return 2
+    return 1 if res.verdict in ("violated", "mismatch") else 0
+
+
+def _cmd_list(a) -> int:
+    from .methods import METHODS
+    from .problems import FAMILIES
+    from .sketches import SKETCHES
+    from .theorems import THEOREMS
+
+    if a.what == "problems":
+        for name, cls in sorted(FAMILIES.items()):
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            print(f"{name:16s} {doc}")
+    elif a.what == "methods":
+        for name, spec in METHODS.items():
+            print(f"{name:20s} {spec.summary}")
+    elif a.what == "theorems":
+        for tid, th in THEOREMS.items():
+            print(f"{tid:14s} {th.kind:6s} metric={th.metric:13s} {th.doc}")
+    else:
+        for name, cls in SKETCHES.items():
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            print(f"{name:12s} {doc}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = _parser()
+    a = ap.parse_args(argv)
+    try:
+        if a.command == "check":
+            return _cmd_check(a)
+        return _cmd_list(a)
+    except InputError as exc:
+        print(f"theory-lab: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
