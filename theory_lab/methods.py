@@ -111,22 +111,50 @@ class Method:
         return f"Method({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
 
     # ------------------------------------------------------------------ step
-    def direction(self, G, t: int, streams):
-        """S_t(G) for every seed: H_B G with probability p, G H_A otherwise (one coin per seed)."""
+    def step(self, W, G, gamma: float, t: int, streams):
+        """W - gamma S_t(G) for every seed."""
+        if self.spec.sketched and 0.0 < self.p < 1.0:
+            return self.direction(G, t, streams, W=W, gamma=gamma)
+        return W - gamma * self.direction(G, t, streams)
+
+    def direction(self, G, t: int, streams, W=None, gamma: float = 1.0):
+        """S_t(G) for every seed: H_B G with probability p, G H_A otherwise (one coin per seed).
+
+        With both sides possible, the two rank-r candidates are merged into one rank-2r product
+        [c Q_L, (1-c) G Q_R] @ [Q_L^T G; Q_R^T] (c the coin), so no full-size select pass is needed.
+        Given ``W``, returns W - gamma S_t(G) instead, with gamma folded into the thin factor.
+        """
         if not self.spec.sketched:
             return G
         xp = streams.backend.xp
         m, n = G.shape[-2:]
-        left = right = None
-        if self.p > 0.0:
-            sk = self.sketch_left
-            left = project_left(sk.basis(sk.sample(streams, 2 * t, m, self.rank), xp), G, sk.diagonal)
-        if self.p < 1.0:
-            sk = self.sketch_right
-            right = project_right(sk.basis(sk.sample(streams, 2 * t + 1, n, self.rank), xp), G, sk.diagonal)
-        if right is None:
-            return left
-        if left is None:
-            return right
-        coin = streams.uniform("coin", t) < self.p
-        return xp.where(coin[:, None, None], left, right)
+        skl, skr = self.sketch_left, self.sketch_right
+        if self.p == 1.0:
+            return project_left(skl.basis(skl.sample(streams, 2 * t, m, self.rank), xp), G, skl.diagonal)
+        if self.p == 0.0:
+            return project_right(skr.basis(skr.sample(streams, 2 * t + 1, n, self.rank), xp), G, skr.diagonal)
+        if skl.name == skr.name and skl.sliceable:
+            # Each seed uses one side per step, so both sides may share one draw: the side in use
+            # still has its law and is independent of the past and of the coin. With m = n they
+            # share the QR as well.
+            F = skl.sample(streams, 2 * t, max(m, n), self.rank)
+            QL = skl.basis(F[:, :m] if n > m else F, xp)
+            QR = QL if m == n else skr.basis(F[:, :n] if m > n else F, xp)
+        else:
+            QL = skl.basis(skl.sample(streams, 2 * t, m, self.rank), xp)
+            QR = skr.basis(skr.sample(streams, 2 * t + 1, n, self.rank), xp)
+        coin = xp.astype(streams.uniform("coin", t) < self.p, G.dtype)
+        if skl.diagonal or skr.diagonal:
+            left = project_left(QL, G, skl.diagonal)
+            right = project_right(QR, G, skr.diagonal)
+            d = right + coin[:, None, None] * (left - right)
+            return d if W is None else W - gamma * d
+        c = coin[:, None, None]
+        scale = 1.0 if W is None else -gamma
+        outer = xp.concat([QL * (scale * c), (G @ QR) * (scale * (1.0 - c))], axis=-1)   # (S, m, 2r)
+        inner = xp.concat([QL.mT @ G, QR.mT], axis=-2)                                   # (S, 2r, n)
+        step = outer @ inner
+        if W is None:
+            return step
+        step += W          # in place on the fresh product: one pass fewer than W + step
+        return step

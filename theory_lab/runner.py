@@ -22,6 +22,7 @@ from .backend.random import Streams
 from .errors import InputError, check_range
 from .methods import Method
 from .problems import Problem, resolve_problem
+from .problems.base import frob_inner
 from .theorems import Constants, select_theorem
 
 METRICS = ("f_gap", "grad_sq", "avg_grad_sq", "wavg_grad_sq", "dist_sq")
@@ -87,6 +88,17 @@ class RunResult:
         return frame
 
 
+def _metric(name, prob, W, grad, gsq, cum, wcum, wtot, t, W_star, xp):
+    if name == "grad_sq":
+        return gsq
+    if name == "avg_grad_sq":
+        return cum / t if t > 0 else gsq
+    if name == "wavg_grad_sq":
+        return wcum / wtot if t > 0 else gsq
+    D = W - W_star
+    return xp.sum(D * D, axis=(-2, -1))
+
+
 def build_constants(problem: Problem, method: Method, gamma: float | None = None) -> Constants:
     """Constants for the bounds: problem's, sketch's (lam_min, lam_max), estimator's, and gamma."""
     lam, Lam = method.lam(problem)
@@ -112,11 +124,14 @@ def resolve_stepsize(problem: Problem, method: Method, theorem=None) -> float:
 
 def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 0,
         backend="numpy", device: str = "cpu", dtype: str = "float64", checkpoints=None,
-        seed_offset: int = 0, grad_weight_u: float = 0.0, theorem=None, tf32: bool = False) -> RunResult:
+        seed_offset: int = 0, grad_weight_u: float = 0.0, theorem=None, tf32: bool = False,
+        metrics=None) -> RunResult:
     """Run ``seeds`` independent trajectories of ``method`` on ``problem`` for ``iters`` steps.
 
     Seed k (k = seed_offset .. seed_offset + seeds - 1) draws from its own streams derived from
     the master ``seed``, so its trajectory does not depend on how many seeds run beside it.
+    ``metrics`` restricts the recorded metrics (default: all of METRICS that apply); the averaged
+    gradient metrics need the full gradient at every step.
     """
     problem = resolve_problem(problem)
     iters = check_range("iters", iters, 1, 10_000_000, integer=True)
@@ -140,7 +155,13 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
     W_star = bk.asarray(problem.W_star) if problem.W_star is not None else None
     est = method.estimator
     state = est.init(prob, W, streams)
-    records: dict[str, list] = {k: [] for k in METRICS if k != "dist_sq" or W_star is not None}
+    wanted = METRICS if metrics is None else tuple(metrics)
+    for k in wanted:
+        if k not in METRICS:
+            raise InputError("metrics", f"unknown metric {k!r}; accepted: {', '.join(METRICS)}")
+    records: dict[str, list] = {k: [] for k in wanted if k != "dist_sq" or W_star is not None}
+    need_grad_every_step = est.exact or "avg_grad_sq" in records or "wavg_grad_sq" in records
+    need_gsq = any(k in records for k in ("grad_sq", "avg_grad_sq", "wavg_grad_sq"))
     cum = bk.zeros((seeds,))
     wcum = bk.zeros((seeds,))
     wtot = 0.0
@@ -148,27 +169,28 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
     start = time.perf_counter()
     with np.errstate(all="ignore"):
         for t in range(iters + 1):
-            grad = prob.grad(W)
-            gsq = xp.sum(grad * grad, axis=(-2, -1))
+            gap = None
+            if is_ck[t] and "f_gap" in records:
+                grad, gap = prob.grad_and_gap(W)
+            else:
+                grad = prob.grad(W) if need_grad_every_step or is_ck[t] else None
+            gsq = frob_inner(grad, grad, xp) if grad is not None and need_gsq else None
             if is_ck[t]:
-                records["f_gap"].append(prob.f_gap(W))
-                records["grad_sq"].append(gsq)
-                records["avg_grad_sq"].append(cum / t if t > 0 else gsq)
-                records["wavg_grad_sq"].append(wcum / wtot if t > 0 else gsq)
-                if W_star is not None:
-                    D = W - W_star
-                    records["dist_sq"].append(xp.sum(D * D, axis=(-2, -1)))
+                for name, values in records.items():
+                    values.append(gap if name == "f_gap" else
+                                  _metric(name, prob, W, grad, gsq, cum, wcum, wtot, t, W_star, xp))
             if t == iters:
                 break
-            w_t = (1.0 + u) ** (-(t + 1)) if u > 0 else 1.0
-            cum = cum + gsq
-            wcum = wcum + w_t * gsq
-            wtot += w_t
+            if need_gsq:
+                w_t = (1.0 + u) ** (-(t + 1)) if u > 0 else 1.0
+                cum = cum + gsq
+                wcum = wcum + w_t * gsq
+                wtot += w_t
             if est.exact:
                 G = grad
             else:
                 G, state = est.estimate(prob, state, W, W_prev, t, streams)
-            W_prev, W = W, W - gamma * method.direction(G, t, streams)
+            W_prev, W = W, method.step(W, G, gamma, t, streams)
     metrics = {k: bk.to_numpy(xp.stack(v, axis=1)).astype(np.float64) for k, v in records.items()}
     bk.synchronize()
     seconds = time.perf_counter() - start

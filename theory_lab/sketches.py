@@ -43,6 +43,8 @@ class Sketch:
     name: ClassVar[str] = ""
     diagonal: ClassVar[bool] = False
     isotropic: ClassVar[bool] = True
+    #: iid entries: the first d rows of a draw for d' >= d are a draw for d
+    sliceable: ClassVar[bool] = False
 
     def __init__(self, side: str = "left", **params):
         self.side = side
@@ -75,6 +77,7 @@ class Gaussian(Sketch):
     """Entries iid N(0, 1); E H = (r/d) I exactly."""
 
     name = "gaussian"
+    sliceable = True
 
     def sample(self, streams, step, d, r):
         return streams.normal("sketch", step, (d, r))
@@ -98,6 +101,7 @@ class Rademacher(Sketch):
     """Entries iid +-1; E H = (E rank / d) I. Rank-deficient draws are handled by a thin SVD."""
 
     name = "rademacher"
+    sliceable = True
 
     def sample(self, streams, step, d, r):
         u = streams.uniform("sketch", step, (d, r))

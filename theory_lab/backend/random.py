@@ -46,6 +46,17 @@ def _mix(z):
     return z ^ _srl(z, 31)
 
 
+_U30, _U27, _U31, _U11 = (np.uint64(k) for k in (30, 27, 31, 11))
+_UM1, _UM2 = np.uint64(_M1), np.uint64(_M2)
+
+
+def _mix_u64(z):
+    """SplitMix64 finaliser on a uint64 numpy array."""
+    z = (z ^ (z >> _U30)) * _UM1
+    z = (z ^ (z >> _U27)) * _UM2
+    return z ^ (z >> _U31)
+
+
 def _mix_py(z: int) -> int:
     z &= _MASK64
     z = ((z ^ (z >> 30)) * _M1) & _MASK64
@@ -94,6 +105,12 @@ class Streams:
         """(S, n) int64 words, uniformly distributed over all 2**64 bit patterns."""
         key = self._keys[source]
         ctr = self._positions(n) + int(step) * (1 << 32)
+        if self.backend.name == "numpy":
+            # numpy: native uint64 arithmetic (logical shifts), the same bits as the int64 path
+            with np.errstate(over="ignore"):
+                k = key.view(np.uint64)
+                z = _mix_u64(k + ctr.view(np.uint64) * np.uint64(_GOLDEN))
+                return _mix_u64(z + k).view(np.int64)
         z = _mix(key + ctr * _S_GOLDEN)
         return _mix(z + key)
 
@@ -111,16 +128,26 @@ class Streams:
         n = int(np.prod(shape, dtype=np.int64)) if shape else 1
         half = (n + 1) // 2
         w = self.bits(source, step, 2 * half)
-        u1 = 1.0 - self._unit(w[:, :half])          # (0, 1]
-        u2 = self._unit(w[:, half:])
+        u1 = self._unit(w[:, :half], open_zero=True)   # (0, 1]
+        u2 = self._unit(w[:, half:])                   # angle / pi, in [0, 1)
         radius = xp.sqrt(-2.0 * xp.log(u1))
-        angle = (2.0 * np.pi) * u2
-        z = xp.concat([radius * xp.cos(angle), radius * xp.sin(angle)], axis=1)[:, :n]
+        cos = xp.cos(np.pi * u2)                        # angle in [0, pi): cheap range reduction
+        # the sine's sign comes from the lowest bit of the angle word (unused by the 53-bit uniform)
+        sign = 1.0 - 2.0 * xp.astype(w[:, half:] & 1, xp.float64)
+        sin = sign * xp.sqrt(xp.clip(1.0 - cos * cos, 0.0, 1.0))
+        z = xp.concat([radius * cos, radius * sin], axis=1)
+        z = z if 2 * half == n else z[:, :n]
         return self._cast(xp.reshape(z, (self.n_seeds,) + shape))
 
-    def _unit(self, w):
+    def _unit(self, w, open_zero: bool = False):
+        """Top 53 bits as a float64 in [0, 1) (or (0, 1] with ``open_zero``)."""
         xp = self.backend.xp
-        return xp.astype(_srl(w, 11), xp.float64) * (2.0 ** -53)
+        if self.backend.name == "numpy":
+            top = w.view(np.uint64) >> _U11
+        else:
+            top = _srl(w, 11)
+        top = xp.astype(top, xp.float64)
+        return (top + 1.0) * (2.0 ** -53) if open_zero else top * (2.0 ** -53)
 
     def _cast(self, x):
         xp = self.backend.xp

@@ -94,6 +94,15 @@ class Problem:
         """f(W) - f* (or f(W) - f_lb when f* is unknown), shape (S,)."""
         return self.value(W) - (self.f_star if self.f_star is not None else self.f_lb)
 
+    def grad_and_gap(self, W):
+        """(grad f(W), f_gap(W)); quadratics share the work."""
+        G = self.grad(W)
+        return G, self.f_gap_given_grad(W, G)
+
+    def f_gap_given_grad(self, W, grad):
+        """f_gap when the exact gradient at W is already known (quadratics reuse it)."""
+        return self.f_gap(W)
+
     def minibatch_grad(self, W, idx):
         """Mean of the summands' gradients over indices ``idx`` of shape (S, b)."""
         raise InputError("problem", f"{self.family} is not a finite sum; minibatch sampling needs "
@@ -181,3 +190,9 @@ def finite_or_raise(field: str, value: float) -> float:
     if not math.isfinite(value):
         raise InputError(field, "is not finite")
     return value
+
+
+def frob_inner(A, B, xp):
+    """<A_s, B_s> for every seed s of (S, m, n) batches, in one pass."""
+    S = A.shape[0]
+    return xp.vecdot(xp.reshape(A, (S, -1)), xp.reshape(B, (S, -1)), axis=-1)

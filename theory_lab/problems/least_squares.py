@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, check_range
-from .base import Problem, register
+from .base import Problem, frob_inner, register
 
 
 @register
@@ -72,6 +72,15 @@ class LeastSquares(Problem):
 
     def value(self, W):
         return self.f_star + self.f_gap(W)
+
+    def f_gap_given_grad(self, W, grad):
+        # Sigma_X W* = X^T Y / N (X has full column rank), so f - f* = 1/2 <W - W*, grad f(W)> exactly
+        return 0.5 * frob_inner(W - self.dev["W_star"], grad, self.bk.xp)
+
+    def grad_and_gap(self, W):
+        D = W - self.dev["W_star"]
+        G = self.dev["Sigma"] @ D            # = Sigma_X W - X^T Y / N
+        return G, 0.5 * frob_inner(D, G, self.bk.xp)
 
     def minibatch_grad(self, W, idx):
         xp = self.bk.xp

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, check_range
-from .base import Problem, register, spectral_matrix
+from .base import Problem, frob_inner, register, spectral_matrix
 
 
 @register
@@ -86,3 +86,7 @@ class KronQuadratic(Problem):
 
     def value(self, W):
         return self.f_star + self.f_gap(W)
+
+    def f_gap_given_grad(self, W, grad):
+        # quadratic: f - f* = 1/2 <W - W*, grad f(W)> exactly
+        return 0.5 * frob_inner(W - self.dev["W_star"], grad, self.bk.xp)
