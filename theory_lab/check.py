@@ -13,7 +13,7 @@ from .methods import Method
 from .problems import resolve_problem
 from .runner import build_constants, resolve_stepsize, run
 from .theorems import THEOREMS, Theorem, get_theorem, select_theorem
-from .verify import cochran_ok, exact_verdict, fit_linear_rate, fit_loglog_slope, skewness, upper_verdict
+from .verify import numerical_slack, cochran_ok, exact_verdict, fit_linear_rate, fit_loglog_slope, skewness, upper_verdict
 
 VERDICTS = ("holds", "violated", "tight", "inconclusive", "not-applicable", "match", "mismatch")
 
@@ -153,10 +153,10 @@ def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=N
         raise InputError("theorem", f"{th.id}: {exc}") from None
     alpha = 1 - confidence
     if th.kind == "EXACT":
-        verdict, st = exact_verdict(X, bound, alpha)
+        verdict, st = exact_verdict(X, bound, alpha, numerical_slack(dtype))
         out.rate_kind = "linear, per step"
     else:
-        verdict, st = upper_verdict(X, bound, alpha, tau)
+        verdict, st = upper_verdict(X, bound, alpha, tau, numerical_slack(dtype))
     out.verdict = verdict
     out.mean_curve, out.lcb_curve, out.ucb_curve, out.bound_curve = st.mean, st.lcb, st.ucb, bound
     out.bound = float(bound[-1])

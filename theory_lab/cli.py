@@ -67,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="estimator parameter, e.g. -M batch=4 -M replacement=true")
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
+    b = sub.add_parser("bench", help="time one step against its unavoidable matrix products")
+    b.add_argument("--backend", default="numpy")
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--dtype", default="float64")
+    b.add_argument("--tf32", action="store_true", help="TF32 tensor-core matmuls (CUDA float32; ~1e-3 relative)")
+    b.add_argument("--sizes", default="64,256,1024", help="comma-separated m = n")
+    b.add_argument("--ranks", default="1,8")
+    b.add_argument("--seeds", default="8")
+    b.add_argument("--repeat", type=int, default=5)
+    b.add_argument("--csv", default="bench.csv", help="CSV output file")
+
     ls = sub.add_parser("list", help="list problems, methods, theorems or sketches")
     ls.add_argument("what", choices=["problems", "methods", "theorems", "sketches"])
     return ap
@@ -112,12 +123,30 @@ def _cmd_list(a) -> int:
     return 0
 
 
+def _ints(text: str, field: str) -> list[int]:
+    try:
+        return [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise InputError(field, f"expected comma-separated integers, got {text!r}") from None
+
+
+def _cmd_bench(a) -> int:
+    from .bench import run_bench
+
+    run_bench(_ints(a.sizes, "sizes"), _ints(a.ranks, "ranks"), _ints(a.seeds, "seeds"), a.backend, a.device,
+              a.dtype, a.tf32, a.repeat, a.csv)
+    print(f"wrote {a.csv}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = _parser()
     a = ap.parse_args(argv)
     try:
         if a.command == "check":
             return _cmd_check(a)
+        if a.command == "bench":
+            return _cmd_bench(a)
         return _cmd_list(a)
     except InputError as exc:
         print(f"theory-lab: error: {exc}", file=sys.stderr)

@@ -15,6 +15,12 @@ from scipy import stats
 SLACK_REL, SLACK_ABS = 1e-9, 1e-15
 
 
+def numerical_slack(dtype: str) -> float:
+    """Relative slack b' = b (1 + rel): 1e-9 in float64 (THEORY.md 7.2), 1e-5 in float32, whose
+    rounding (eps = 1.2e-7) already moves t = 0 values by more than 1e-9."""
+    return SLACK_REL if dtype == "float64" else 1e-5
+
+
 @dataclass
 class BandStats:
     """Per-checkpoint summary of (S, K) samples: mean, standard error, one-sided bounds."""
@@ -52,12 +58,13 @@ def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False
     return BandStats(mean, se, lcb, ucb, tcrit, S, finite.sum(axis=0))
 
 
-def slack(bound: np.ndarray) -> np.ndarray:
-    """b' = b (1 + 1e-9) + 1e-15 (THEORY.md 7.2)."""
-    return np.asarray(bound) * (1 + SLACK_REL) + SLACK_ABS
+def slack(bound: np.ndarray, rel: float = SLACK_REL) -> np.ndarray:
+    """b' = b (1 + 1e-9) + 1e-15 (THEORY.md 7.2); ``rel`` is raised for float32 runs."""
+    return np.asarray(bound) * (1 + rel) + SLACK_ABS
 
 
-def upper_verdict(X: np.ndarray, bound: np.ndarray, alpha: float = 0.05, tau: float = 0.05):
+def upper_verdict(X: np.ndarray, bound: np.ndarray, alpha: float = 0.05, tau: float = 0.05,
+                  rel: float = SLACK_REL):
     """Verdict of an UPPER bound tested at K checkpoints (columns of X).
 
     holds: every UCB <= b'; violated: some LCB > b'; tight: otherwise, if every undecided
@@ -65,7 +72,7 @@ def upper_verdict(X: np.ndarray, bound: np.ndarray, alpha: float = 0.05, tau: fl
     """
     K = X.shape[1]
     st = band(X, alpha, K)
-    bp = slack(bound)
+    bp = slack(bound, rel)
     if np.any(st.lcb > bp):
         return "violated", st
     if np.all(st.ucb <= bp):
@@ -76,12 +83,12 @@ def upper_verdict(X: np.ndarray, bound: np.ndarray, alpha: float = 0.05, tau: fl
     return "inconclusive", st
 
 
-def exact_verdict(X: np.ndarray, formula: np.ndarray, alpha: float = 0.05):
+def exact_verdict(X: np.ndarray, formula: np.ndarray, alpha: float = 0.05, rel: float = SLACK_REL):
     """EXACT / IDENTITY: two-sided Bonferroni intervals; match if the formula lies in all of them."""
     K = X.shape[1]
     st = band(X, alpha, K, two_sided=True)
     f = np.asarray(formula, dtype=float)
-    tol = np.abs(f) * SLACK_REL + SLACK_ABS
+    tol = np.abs(f) * rel + SLACK_ABS
     inside = (st.lcb - tol <= f) & (f <= st.ucb + tol)
     return ("match" if np.all(inside) else "mismatch"), st
 
