@@ -96,6 +96,13 @@ class Streams:
                       for s in SOURCES}
         self._arange = {}
 
+    def constant(self, key, build):
+        """A device constant built once per stream set (no host-to-device copy inside the loop)."""
+        cache = self.__dict__.setdefault("_constants", {})
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
     def _positions(self, n: int):
         if n not in self._arange:
             self._arange[n] = self.backend.as_int(np.arange(n, dtype=np.int64))
