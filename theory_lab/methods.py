@@ -153,8 +153,6 @@ class Method:
         scale = 1.0 if W is None else -gamma
         outer = xp.concat([QL * (scale * c), (G @ QR) * (scale * (1.0 - c))], axis=-1)   # (S, m, 2r)
         inner = xp.concat([QL.mT @ G, QR.mT], axis=-2)                                   # (S, 2r, n)
-        step = outer @ inner
         if W is None:
-            return step
-        step += W          # in place on the fresh product: one pass fewer than W + step
-        return step
+            return outer @ inner
+        return streams.backend.matmul_add(outer, inner, W)     # W + outer @ inner, add fused in the GEMM

@@ -96,6 +96,22 @@ class Backend:
     def zeros(self, shape, dtype=None):
         return self.xp.zeros(shape, dtype=self.fdtype if dtype is None else dtype, device=self.device)
 
+    def matmul_add(self, A, B, C):
+        """C + A @ B with the addition fused into the GEMM where the backend can (torch baddbmm).
+
+        A: (S, p, q) or (p, q); B: (S, q, k); C broadcastable to (S, p, k). Returns a new array.
+        """
+        if self.name == "torch" and B.ndim == 3:
+            import torch
+
+            S = B.shape[0]
+            A3 = A if A.ndim == 3 else A.expand(S, *A.shape)
+            out_shape = (S, A3.shape[1], B.shape[2])
+            return torch.baddbmm(C.expand(out_shape) if C.shape != out_shape else C, A3, B)
+        out = A @ B
+        out += C
+        return out
+
     def synchronize(self):
         """Wait for queued device work (for timing)."""
         if self.name == "torch" and self.device == "cuda":

@@ -60,10 +60,10 @@ class LeastSquares(Problem):
         self.delta_inf = self.f_star
 
     def host_arrays(self):
-        return {"Sigma": self.Sigma, "XtY": self.XtY, "W_star": self.W_star, "X": self.X, "Y": self.Y}
+        return {"Sigma": self.Sigma, "neg_XtY": -self.XtY, "W_star": self.W_star, "X": self.X, "Y": self.Y}
 
     def grad(self, W):
-        return self.dev["Sigma"] @ W - self.dev["XtY"]
+        return self.bk.matmul_add(self.dev["Sigma"], W, self.dev["neg_XtY"])
 
     def f_gap(self, W):
         # f(W) - f* = 1/2 <D, Sigma_X D> exactly (X W* is the projection of Y): no cancellation.
