@@ -28,12 +28,14 @@ class Backend:
     dtype : "float64" (default, the reference) or "float32"
     tf32 : allow TF32 tensor-core matmuls on CUDA float32 (about 10 mantissa bits in
         the products; for exploration runs only)
+    compile : on CUDA, fuse the random generators with torch.compile (eager if unavailable)
     """
 
     name: str = "numpy"
     device: str = "cpu"
     dtype: str = "float64"
     tf32: bool = False
+    compile: bool = True
     xp: Any = field(init=False, repr=False, compare=False)
     fdtype: Any = field(init=False, repr=False, compare=False)
 

@@ -125,37 +125,100 @@ class Streams:
         """(S, *shape) uniforms on [0, 1) with 53 random bits, in float64 then the backend dtype."""
         shape = tuple(shape)
         n = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        u = self._unit(self.bits(source, step, n))
+        if self.backend.name == "torch":
+            u = _torch_fn("uniform", self.backend)(self._keys[source], self._ctr(step, n))
+        else:
+            u = _unit_np(self.bits(source, step, n))
         return self._cast(self.backend.xp.reshape(u, (self.n_seeds,) + shape))
 
     def normal(self, source: str, step: int, shape=()):
         """(S, *shape) standard normals (Box-Muller on pairs of 53-bit uniforms)."""
-        xp = self.backend.xp
         shape = tuple(shape)
         n = int(np.prod(shape, dtype=np.int64)) if shape else 1
         half = (n + 1) // 2
-        w = self.bits(source, step, 2 * half)
-        u1 = self._unit(w[:, :half], open_zero=True)   # (0, 1]
-        u2 = self._unit(w[:, half:])                   # angle / pi, in [0, 1)
-        radius = xp.sqrt(-2.0 * xp.log(u1))
-        cos = xp.cos(np.pi * u2)                        # angle in [0, pi): cheap range reduction
-        # the sine's sign comes from the lowest bit of the angle word (unused by the 53-bit uniform)
-        sign = 1.0 - 2.0 * xp.astype(w[:, half:] & 1, xp.float64)
-        sin = sign * xp.sqrt(xp.clip(1.0 - cos * cos, 0.0, 1.0))
-        z = xp.concat([radius * cos, radius * sin], axis=1)
-        z = z if 2 * half == n else z[:, :n]
-        return self._cast(xp.reshape(z, (self.n_seeds,) + shape))
-
-    def _unit(self, w, open_zero: bool = False):
-        """Top 53 bits as a float64 in [0, 1) (or (0, 1] with ``open_zero``)."""
-        xp = self.backend.xp
-        if self.backend.name == "numpy":
-            top = w.view(np.uint64) >> _U11
+        if self.backend.name == "torch":
+            z = _torch_fn("normal", self.backend)(self._keys[source], self._ctr(step, 2 * half))
         else:
-            top = _srl(w, 11)
-        top = xp.astype(top, xp.float64)
-        return (top + 1.0) * (2.0 ** -53) if open_zero else top * (2.0 ** -53)
+            z = _box_muller(self.bits(source, step, 2 * half), half, _unit_np, np)
+        z = z if 2 * half == n else z[:, :n]
+        return self._cast(self.backend.xp.reshape(z, (self.n_seeds,) + shape))
+
+    def _ctr(self, step: int, n: int):
+        return self._positions(n) + int(step) * (1 << 32)
 
     def _cast(self, x):
         xp = self.backend.xp
         return x if self.backend.dtype == "float64" else xp.astype(x, self.backend.fdtype)
+
+
+# ------------------------------------------------------------------ numbers from words
+def _unit_np(w, open_zero: bool = False):
+    """Top 53 bits of int64 words as float64 in [0, 1) (or (0, 1] with ``open_zero``); numpy."""
+    top = (w.view(np.uint64) >> _U11).astype(np.float64)
+    return (top + 1.0) * (2.0 ** -53) if open_zero else top * (2.0 ** -53)
+
+
+def _unit_torch(w, open_zero: bool = False):
+    import torch
+
+    top = _srl(w, 11).to(torch.float64)
+    return (top + 1.0) * (2.0 ** -53) if open_zero else top * (2.0 ** -53)
+
+
+def _box_muller(w, half: int, unit, xp):
+    """Normals from 2*half words per seed: radius from the first half, angle from the second."""
+    u1 = unit(w[:, :half], open_zero=True)            # (0, 1]
+    u2 = unit(w[:, half:])                            # angle / pi, in [0, 1)
+    radius = xp.sqrt(-2.0 * xp.log(u1))
+    cos = xp.cos(np.pi * u2)                           # angle in [0, pi): cheap range reduction
+    # the sine's sign comes from the lowest bit of the angle word (unused by the 53-bit uniform)
+    sign = 1.0 - 2.0 * (w[:, half:] & 1)
+    sin = sign * xp.sqrt(xp.clip(1.0 - cos * cos, 0.0, 1.0))
+    return xp.concatenate([radius * cos, radius * sin], axis=1) if xp is np else \
+        xp.cat([radius * cos, radius * sin], dim=1)
+
+
+def _torch_words(key, ctr):
+    z = _mix(key + ctr * _S_GOLDEN)
+    return _mix(z + key)
+
+
+def _torch_uniform(key, ctr):
+    return _unit_torch(_torch_words(key, ctr))
+
+
+def _torch_normal(key, ctr):
+    import torch
+
+    w = _torch_words(key, ctr)
+    return _box_muller(w, w.shape[1] // 2, _unit_torch, torch)
+
+
+_TORCH_FNS = {"uniform": _torch_uniform, "normal": _torch_normal}
+_COMPILED: dict[str, object] = {}
+
+
+def _torch_fn(name: str, backend):
+    """The torch generator; on CUDA compiled into one fused kernel with torch.compile (the eager
+    version launches about 50 small kernels per call). Falls back to eager if compiling fails."""
+    fn = _TORCH_FNS[name]
+    if backend.device != "cuda" or not backend.compile:
+        return fn
+    if name not in _COMPILED:
+        import torch
+
+        compiled = torch.compile(fn, dynamic=False, fullgraph=True)
+
+        def safe(*args, _c=compiled, _f=fn, _n=name):
+            try:
+                return _c(*args)
+            except Exception as exc:          # no Triton, unsupported op, ...: eager is always valid
+                import warnings
+
+                warnings.warn(f"theory-lab: torch.compile of the {_n} generator failed ({type(exc).__name__}); "
+                              "using eager kernels", RuntimeWarning, stacklevel=2)
+                _COMPILED[_n] = _f
+                return _f(*args)
+
+        _COMPILED[name] = safe
+    return _COMPILED[name]
