@@ -5,6 +5,7 @@ For each size (m = n), rank r and seed count S, on the chosen backend/device/dty
 * **step**: one full engine step on least squares, ``G = Sigma W - C`` (the gradient GEMM), drawing
   both sketches on the device, their orthonormal bases, the coin, and the projected update through
   ``Method.step`` (the code path ``tl.run`` uses).
+* **memory** (CUDA): peak allocated bytes during the step, against the state S m n.
 * **matmul**: the same run times only the products that no implementation can avoid: the gradient
   GEMM (2 m^2 n S flops) and one side's projection products ``Q^T G`` and ``Q (Q^T G)`` (4 m n r S
   flops), with ready-made Q. Its time is the step's floor on this device.
@@ -14,6 +15,7 @@ step, and the fraction of the matmul-only throughput achieved (matmul / step).
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -41,6 +43,8 @@ class BenchRow:
     step_tflops: float
     matmul_tflops: float
     fraction: float
+    state_gb: float
+    peak_gb: float
 
 
 def _timeit(fn, bk, repeat: int) -> float:
@@ -84,11 +88,22 @@ def bench_one(m: int, rank: int, seeds: int, backend="numpy", device="cpu", dtyp
         G = Sigma @ W
         Q @ (Q.mT @ G)
 
+    if bk.name == "torch" and bk.device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     t_step = _timeit(step, bk, repeat)
+    peak = math.nan
+    if bk.name == "torch" and bk.device == "cuda":
+        import torch
+
+        peak = torch.cuda.max_memory_allocated() / 1e9
     t_mm = _timeit(products, bk, repeat)
     flops = seeds * (2.0 * m * m * n + 4.0 * m * n * rank)
     return BenchRow(bk.name, bk.device, bk.dtype, bool(tf32), m, n, rank, seeds, 1e3 * t_step, 1e3 * t_mm,
-                    t_step / t_mm, flops / t_step / 1e12, flops / t_mm / 1e12, t_mm / t_step)
+                    t_step / t_mm, flops / t_step / 1e12, flops / t_mm / 1e12, t_mm / t_step,
+                    seeds * m * n * (8 if dtype == "float64" else 4) / 1e9, peak)
 
 
 def run_bench(sizes=(64, 256, 1024), ranks=(1, 8), seeds=(8,), backend="numpy", device="cpu", dtype="float64",
@@ -104,7 +119,9 @@ def run_bench(sizes=(64, 256, 1024), ranks=(1, 8), seeds=(8,), backend="numpy", 
                 row = bench_one(m, r, S, backend, device, dtype, tf32, repeat)
                 rows.append(row)
                 echo(f"m=n={m:5d} r={r:3d} S={S:4d}  step {row.step_ms:9.3f} ms  matmul {row.matmul_ms:9.3f} ms  "
-                     f"ratio {row.ratio:5.2f}  {row.step_tflops:7.2f} TFLOP/s  fraction {row.fraction:5.2f}")
+                     f"ratio {row.ratio:5.2f}  {row.step_tflops:7.2f} TFLOP/s  fraction {row.fraction:5.2f}"
+                     + (f"  peak {row.peak_gb:.2f} GB = {row.peak_gb / row.state_gb:.1f} x state"
+                        if row.peak_gb == row.peak_gb else ""))
     if csv:
         import pandas as pd
 

@@ -207,7 +207,7 @@ def _torch_fn(name: str, backend):
     if name not in _COMPILED:
         import torch
 
-        compiled = torch.compile(fn, dynamic=False, fullgraph=True)
+        compiled = torch.compile(fn, fullgraph=True)      # static first, shape-generic on a new shape
 
         def safe(*args, _c=compiled, _f=fn, _n=name):
             try:
