@@ -103,7 +103,7 @@ class Backend:
 
         A: (S, p, q) or (p, q); B: (S, q, k); C broadcastable to (S, p, k). Returns a new array.
         """
-        if self.name == "torch" and B.ndim == 3:
+        if self.name == "torch" and self.device == "cuda" and B.ndim == 3:
             import torch
 
             S = B.shape[0]
