@@ -14,10 +14,18 @@ from .runner import RunResult, run
 from .sketches import SKETCHES, lambda_max, lambda_min, monte_carlo_EH
 from .theorems import THEOREMS, Constants, Theorem, get_theorem
 
+
+def sweep(*args, **kwargs):
+    """Sweep a grid of configurations into a result table (see theory_lab.sweep.sweep)."""
+    from .sweep import sweep as _sweep
+
+    return _sweep(*args, **kwargs)
+
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Backend", "CheckResult", "Constants", "ESTIMATORS", "FAMILIES", "InputError", "METHODS", "Method",
     "Problem", "RunResult", "SKETCHES", "THEOREMS", "Theorem", "check", "get_backend", "get_theorem",
-    "lambda_max", "lambda_min", "load_problem", "make_problem", "monte_carlo_EH", "run", "__version__",
+    "lambda_max", "lambda_min", "load_problem", "make_problem", "monte_carlo_EH", "run", "sweep", "__version__",
 ]

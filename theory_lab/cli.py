@@ -67,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="estimator parameter, e.g. -M batch=4 -M replacement=true")
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
+    sw = sub.add_parser("sweep", help="sweep a TOML spec's grid (resumes by default)")
+    sw.add_argument("spec", help="sweep spec (TOML; see DESIGN.md)")
+    sw.add_argument("--out", default=None, help="parquet store (default: the spec's out, or results/SPEC.parquet)")
+    sw.add_argument("--workers", type=int, default=1, help="local worker processes")
+    sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+
     b = sub.add_parser("bench", help="time one step against its unavoidable matrix products")
     b.add_argument("--backend", default="numpy")
     b.add_argument("--device", default="cpu")
@@ -130,6 +137,18 @@ def _ints(text: str, field: str) -> list[int]:
         raise InputError(field, f"expected comma-separated integers, got {text!r}") from None
 
 
+def _cmd_sweep(a) -> int:
+    from .sweep import sweep_from_spec
+
+    table = sweep_from_spec(a.spec, out=a.out, workers=a.workers, scheduler=a.scheduler, progress=not a.quiet)
+    per = table.groupby("config").agg(verdict=("verdict", "first"), theorem=("theorem", "first"))
+    counts = per.verdict.replace("", "no theorem").value_counts().to_dict()
+    print(f"{table.attrs['computed']} configurations computed, {table.attrs['cached']} cached; "
+          f"{len(table)} rows in {table.attrs['store']}")
+    print("verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 1 if (per.verdict == "violated").any() else 0
+
+
 def _cmd_bench(a) -> int:
     from .bench import run_bench
 
@@ -147,6 +166,8 @@ def main(argv=None) -> int:
             return _cmd_check(a)
         if a.command == "bench":
             return _cmd_bench(a)
+        if a.command == "sweep":
+            return _cmd_sweep(a)
         return _cmd_list(a)
     except InputError as exc:
         print(f"theory-lab: error: {exc}", file=sys.stderr)

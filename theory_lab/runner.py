@@ -195,7 +195,8 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
     bk.synchronize()
     seconds = time.perf_counter() - start
     config = dict(problem=problem.family, m=problem.m, n=problem.n, problem_seed=problem.seed,
-                  **{f"problem_{k}": v for k, v in problem.params.items()}, **method.params(),
+                  **{f"problem_{k}": v for k, v in problem.params.items()},
+                  **{k: (str(v) if k == "stepsize" else v) for k, v in method.params().items()},
                   gamma=gamma, iters=iters, master_seed=seed, backend=bk.name, device=bk.device, dtype=bk.dtype)
     return RunResult(checkpoints=ck, metrics=metrics, gamma=gamma, lam_min=constants.lam_min,
                      lam_max=constants.lam_max, constants=constants, config=config, seconds=seconds)

