@@ -47,7 +47,8 @@ def test_cached_configurations_are_not_recomputed(tmp_path, monkeypatch):
     store = tmp_path / "s.parquet"
     first = sweep(lsq(), "bernoulli-lora-gd", GRID, store=store, **KW)
     calls = []
-    import theory_lab.sweep as sw
+    import importlib
+    sw = importlib.import_module("theory_lab.sweep")   # the module (tl.sweep is the function)
     real = sw.compute
     monkeypatch.setattr(sw, "compute", lambda cfg: calls.append(cfg.key) or real(cfg))
     again = sweep(lsq(), "bernoulli-lora-gd", GRID, store=store, **KW)
@@ -83,7 +84,6 @@ def test_resume_after_sigkill_gives_the_uninterrupted_table(tmp_path):
     n_before = len(list(parts.glob("*.parquet")))
     assert 3 <= n_before < 15, n_before                  # killed mid-sweep
     assert not killed.exists()                            # the table was never half-written
-    assert not [f for f in parts.iterdir() if f.name.endswith(".tmp")] or True
     resumed = _run_script(killed)
     assert resumed.wait() == 0
     clean = tmp_path / "clean.parquet"

@@ -4,6 +4,8 @@ See DESIGN.md for the public contract; THEORY.md for the mathematics (theorem ID
 """
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 from .backend import Backend, get_backend
 from .check import CheckResult, check
 from .errors import InputError
@@ -13,16 +15,10 @@ from .problems import FAMILIES, Problem, load_problem, make_problem
 from .runner import RunResult, run
 from .sketches import SKETCHES, lambda_max, lambda_min, monte_carlo_EH
 from .theorems import THEOREMS, Constants, Theorem, get_theorem
+from . import sweep as _sweep_module  # noqa: E402  (loaded first so that ``tl.sweep`` stays the function)
 
+sweep = _sweep_module.sweep
 
-def sweep(*args, **kwargs):
-    """Sweep a grid of configurations into a result table (see theory_lab.sweep.sweep)."""
-    from .sweep import sweep as _sweep
-
-    return _sweep(*args, **kwargs)
-
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Backend", "CheckResult", "Constants", "ESTIMATORS", "FAMILIES", "InputError", "METHODS", "Method",

@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    fg = sub.add_parser("figures", help="make the paper-style figure set")
+    fg.add_argument("names", nargs="*", help="figures to make (default: all)")
+    fg.add_argument("--out", default="figures/out")
+    fg.add_argument("--quick", action="store_true", help="small sizes: the whole set in under two minutes")
+    fg.add_argument("--store", default="results/figures", help="parquet cache of the figures' sweeps")
+
     b = sub.add_parser("bench", help="time one step against its unavoidable matrix products")
     b.add_argument("--backend", default="numpy")
     b.add_argument("--device", default="cpu")
@@ -149,6 +155,13 @@ def _cmd_sweep(a) -> int:
     return 1 if (per.verdict == "violated").any() else 0
 
 
+def _cmd_figures(a) -> int:
+    from .gallery import make
+
+    make(a.names, a.out, a.quick, a.store)
+    return 0
+
+
 def _cmd_bench(a) -> int:
     from .bench import run_bench
 
@@ -168,6 +181,8 @@ def main(argv=None) -> int:
             return _cmd_bench(a)
         if a.command == "sweep":
             return _cmd_sweep(a)
+        if a.command == "figures":
+            return _cmd_figures(a)
         return _cmd_list(a)
     except InputError as exc:
         print(f"theory-lab: error: {exc}", file=sys.stderr)

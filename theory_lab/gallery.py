@@ -1,0 +1,189 @@
+"""The figure set: each recipe sweeps its data through ``tl.sweep`` (cached in a parquet store, so a
+re-run only plots) and draws it with :mod:`theory_lab.plotting`.
+
+``make(names, out_dir, quick)``; ``theory-lab figures [NAME ...] [--out DIR] [--quick]``. Quick mode
+makes the whole set in well under two minutes on 2 cores; the full mode uses the paper's sizes
+(EXPERIMENTS.md E1/E2: m = n = 64 with scikit-learn's make_regression data, ranks up to 32).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import plotting as P
+from .methods import Method
+from .problems import make_problem
+from .sketches import get_sketch, lambda_min, monte_carlo_EH
+from .sweep import sweep
+
+FIGURES: dict[str, callable] = {}
+
+
+def figure(fn):
+    FIGURES[fn.__name__] = fn
+    return fn
+
+
+def _store(store_dir, name):
+    return None if store_dir is None else Path(store_dir) / f"{name}.parquet"
+
+
+# ------------------------------------------------------------------------------ recipes
+@figure
+def convergence(out, quick, store_dir):
+    """Mean f_gap with 95% bands and the theorem's bound (dashed): GD-PL on least squares and
+    SGD-PL with additive noise on a Kronecker quadratic (the noise floor), p in {0, 0.5, 1}."""
+    T, S = (300, 64) if quick else (1500, 1024)
+    lsq = make_problem("least-squares", m=16, n=48, n_samples=96)
+    a = sweep(lsq, "bernoulli-lora-gd", {"p": [0.0, 0.5, 1.0]}, iters=T, seeds=S, method_params={"rank": 2},
+              store=_store(store_dir, "convergence"), progress=False)
+    kron = make_problem("kron-quadratic", m=8, n=24)
+    b = sweep(kron, "bernoulli-lora-sgd", {"p": [0.0, 0.5, 1.0]}, iters=T, seeds=S,
+              method_params={"rank": 2, "noise_std": 0.3}, store=_store(store_dir, "convergence"), progress=False)
+    with P.style():
+        fig, ax = P.new_figure(2)
+        for axis, table, title in [(ax[0, 0], a, "GD-PL, least squares 16x48, r=2"),
+                                   (ax[0, 1], b, "SGD-PL, Kronecker 8x24 + noise, r=2")]:
+            P.plot_curves(axis, P.summarize(table, "f_gap", by=("p",)), "p", label=lambda v: f"p = {v:g}")
+            axis.set(title=title, xlabel="iteration t", ylabel=r"$E[f(W^t)] - f^*$")
+        ax[0, 0].legend(title="solid: mean, band: 95% CI\ndashed: bound")
+        return P.save(fig, out, "convergence")
+
+
+@figure
+def p_rank_heatmap(out, quick, store_dir):
+    """log(q_hat)/log(q_th) over p x rank for GD on least squares 16x48 (> 1: faster than the bound)."""
+    T, S = (200, 32) if quick else (600, 256)
+    lsq = make_problem("least-squares", m=16, n=48, n_samples=96)
+    t = sweep(lsq, "bernoulli-lora-gd", {"p": [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], "rank": [1, 2, 4, 8]},
+              iters=T, seeds=S, store=_store(store_dir, "p_rank_heatmap"), progress=False)
+    with P.style():
+        fig, ax = P.new_figure(1, width=4.0, height=3.0)
+        P.plot_heatmap(ax[0, 0], P.rate_map(t), r"$\log \hat q / \log q_{th}$")
+        ax[0, 0].set_title("fitted rate vs GD-PL rate, least squares 16x48")
+        return P.save(fig, out, "p_rank_heatmap")
+
+
+@figure
+def collapse(out, quick, store_dir):
+    """f_gap / f0 against t * lam_min^p for every p and r: the curves fall on exp(-(2g - g^2) x)."""
+    T, S = (120, 64) if quick else (400, 1024)
+    iso = make_problem("quadratic-iso", m=16, n=48)
+    t = sweep(iso, "bernoulli-lora-gd", {"p": [0.0, 0.5, 1.0], "rank": [1, 2, 4]}, iters=T, seeds=S,
+              method_params={"stepsize": 0.5}, store=_store(store_dir, "collapse"), progress=False)
+    t = t.assign(x=t.iteration * t.lam_min, y=t.f_gap / iso.delta0)
+    with P.style():
+        fig, ax = P.new_figure(1, width=3.6, height=2.7)
+        axis = ax[0, 0]
+        ps, ranks = sorted(t.p.unique()), sorted(t["rank"].unique())
+        for (p, r), g in t.groupby(["p", "rank"]):
+            m = g.groupby("iteration")[["x", "y"]].mean()
+            axis.plot(m.x, m.y, color=P.OKABE_ITO[ps.index(p)], linestyle=["-", "-.", ":"][ranks.index(r) % 3],
+                      linewidth=1.0, label=f"p={p:g}, r={r}")
+        xs = np.linspace(0, t.x.max(), 200)
+        axis.plot(xs, np.exp(-(2 * 0.5 - 0.25) * xs), "k--", linewidth=1.2, label="exp(-(2g-g^2) x)")
+        axis.set(yscale="log", xlabel=r"$t\,\lambda_{\min}^p$", ylabel=r"$E f(W^t) / f(W^0)$",
+                 title="collapse: isotropic quadratic 16x48, g = 0.5")
+        axis.legend(ncol=2, fontsize=6)
+        return P.save(fig, out, "collapse")
+
+
+@figure
+def lambda_vs_p(out, quick, store_dir):
+    """lambda_min^p against p (lines: exact; dots: Monte Carlo E[H]) for square and rectangular W."""
+    K = 400 if quick else 20000
+    shapes = [(64, 64), (16, 64), (64, 16)]
+    ps = np.linspace(0, 1, 11)
+    with P.style():
+        fig, ax = P.new_figure(3, width=2.4, height=2.3)
+        for j, (m, n) in enumerate(shapes):
+            axis = ax[0, j]
+            for i, r in enumerate([1, 4, 16]):
+                c = P.OKABE_ITO[i]
+                axis.plot(ps, [lambda_min("gaussian", m, n, r, p) for p in ps], color=c, label=f"r = {r}")
+                lamL = np.linalg.eigvalsh(monte_carlo_EH(get_sketch("gaussian"), m, r, K, seed=r)[0])[0]
+                lamR = np.linalg.eigvalsh(monte_carlo_EH(get_sketch("gaussian"), n, r, K, seed=r + 1)[0])[0]
+                axis.plot(ps[::2], ps[::2] * lamL + (1 - ps[::2]) * lamR, "o", color=c, markersize=3)
+            axis.set(title=f"W {m}x{n}", xlabel="p", yscale="log")
+        ax[0, 0].set_ylabel(r"$\lambda_{\min}^p$ (Gaussian sketches)")
+        ax[0, 0].legend()
+        return P.save(fig, out, "lambda_vs_p")
+
+
+def _paper_problem(quick):
+    try:
+        import sklearn  # noqa: F401
+        data = "make_regression"
+    except ImportError:
+        data = "gaussian"
+    if quick:
+        return make_problem("linreg-noncvx", m=16, n=16, n_samples=2000, data=data,
+                            init="pretrained" if data == "make_regression" else "gaussian", pretrain_samples=4000)
+    return make_problem("linreg-noncvx", m=64, n=64, n_samples=10000, data=data, init="pretrained",
+                        pretrain_samples=90000)
+
+
+@figure
+def paper_linreg(out, quick, store_dir):
+    """EXPERIMENTS.md E1: median ||grad f||^2 of Bernoulli-LoRA-GD (several p), RAC-LoRA with random
+    A (p=0) and random B (p=1), and full GD, one panel per rank; and E2: SGD against epochs."""
+    pr = _paper_problem(quick)
+    ranks = [1, 2, 4, 8] if quick else [1, 2, 4, 8, 16, 32]
+    ps = [0.2, 0.5, 0.8] if quick else [0.01, 0.2, 0.4, 0.6, 0.8, 0.99]
+    T, S = (400, 8) if quick else (4000, 20)
+    st = _store(store_dir, "paper_linreg")
+    kw = dict(iters=T, seeds=S, store=st, progress=False)
+    bl = sweep(pr, "bernoulli-lora-gd", {"p": ps, "rank": ranks}, **kw)
+    rac = sweep(pr, "rac-lora", {"p": [0.0, 1.0], "rank": ranks}, **kw)
+    gd = sweep(pr, "gd", {"factor": [1.0]}, iters=100, seeds=2, store=st, progress=False)
+    b = 20 if quick else 100
+    sgd_kw = dict(iters=(300 if quick else 4000), seeds=S, store=st, progress=False,
+                  method_params={"rank": 2, "batch": b, "stepsize": 1 / (16 * pr.L)})
+    sgd = sweep(pr, "bernoulli-lora-sgd", {"p": [0.5]}, **sgd_kw)
+    rsgd = sweep(pr, "rac-lora-sgd", {"p": [0.0, 1.0]}, **sgd_kw)
+    with P.style():
+        fig, ax = P.new_figure(len(ranks) + 1, width=2.3, height=2.2)
+        gd_sum = P.summarize(gd, "grad_sq", by=("method",), stat="median")
+        for j, r in enumerate(ranks):
+            axis = ax[0, j]
+            sub = bl[bl["rank"] == r]
+            P.plot_curves(axis, P.summarize(sub, "grad_sq", by=("p",), stat="median"), "p", bound=False,
+                          label=lambda v: f"B-LoRA p={v:g}")
+            racs = P.summarize(rac[rac["rank"] == r], "grad_sq", by=("p",), stat="median")
+            P.plot_curves(axis, racs, "p", bound=False, colors=["#000000", "#999999"],
+                          label=lambda v: "RAC-LoRA random " + ("A" if v == 0 else "B"))
+            axis.plot(gd_sum.iteration, gd_sum.center, color="#D55E00", linestyle=":", label="full GD")
+            axis.set(title=f"rank {r}", xlabel="iteration", yscale="log")
+        ax[0, 0].set_ylabel(r"median $\|\nabla f(W^t)\|^2$")
+        ax[0, 0].legend(fontsize=5.5)
+        axis = ax[0, len(ranks)]
+        N = pr.n_samples
+        for table, name, colors in [(sgd, "B-LoRA-SGD", None), (rsgd, "RAC-LoRA-SGD", ["#000000", "#999999"])]:
+            s = P.summarize(table, "grad_sq", by=("p",), stat="median")
+            s["epochs"] = s.iteration * b / N
+            P.plot_curves(axis, s, "p", x="epochs", bound=False, colors=colors,
+                          label=lambda v, n=name: f"{n} p={v:g}")
+        axis.set(title=f"SGD, b={b}, rank 2", xlabel="epochs", yscale="log")
+        axis.legend(fontsize=5.5)
+        fig.suptitle(f"linear regression with non-convex regulariser, W {pr.m}x{pr.n} ({pr.params['data']} data); "
+                     f"theory: lam = r/{pr.m} for every p", fontsize=8)
+        return P.save(fig, out, "paper_linreg")
+
+
+# ------------------------------------------------------------------------------ driver
+def make(names=None, out="figures/out", quick: bool = True, store_dir="results/figures", echo=print):
+    """Make the named figures (default: all); returns {name: [paths]}."""
+    from .errors import InputError
+
+    names = list(names or FIGURES)
+    for n in names:
+        if n not in FIGURES:
+            raise InputError("figure", f"unknown figure {n!r}; accepted: {', '.join(FIGURES)}")
+    done = {}
+    for n in names:
+        t0 = time.perf_counter()
+        done[n] = FIGURES[n](out, quick, store_dir)
+        echo(f"{n:16s} {time.perf_counter() - t0:6.1f} s  -> {', '.join(str(p) for p in done[n])}")
+    return done
