@@ -102,7 +102,7 @@ def _metric(name, prob, W, grad, gsq, cum, wcum, wtot, t, W_star, xp):
 def build_constants(problem: Problem, method: Method, gamma: float | None = None) -> Constants:
     """Constants for the bounds: problem's, sketch's (lam_min, lam_max), estimator's, and gamma."""
     lam, Lam = method.lam(problem)
-    c = Constants(**problem.constants(), **method.estimator.constants(problem), lam_min=lam, lam_max=Lam,
+    c = Constants(**{**problem.constants(), **method.estimator.constants(problem)}, lam_min=lam, lam_max=Lam,
                   p=method.p, rank=method.rank, gamma=gamma)
     return c
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SOURCES = ("coin", "sketch", "sampling", "noise", "compression", "init")
+SOURCES = ("coin", "sketch", "sampling", "noise", "compression", "init", "switch")
 
 _GOLDEN = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9

@@ -37,6 +37,11 @@ class Problem:
     mu : PL constant or None when PL is not claimed
     n_samples : number of summands N for finite sums, else None
     L_i, L_max, L_tilde, L_pm, delta_inf : finite-sum constants (THEORY.md section 3)
+
+    Finite sums also accept ``clients`` M (default 1) and ``split`` ("homogeneous": a random
+    partition; "heterogeneous": samples sorted by the family's ``heterogeneity_key`` then cut into
+    contiguous shards). Shards have equal sizes, so mean_i f_i = f (THEORY.md 3(h)). Client constants:
+    ``client_L`` (M,), ``client_L_max``, ``client_L_tilde`` (mean-square over clients), ``client_delta_inf``.
     """
 
     family: ClassVar[str] = ""
@@ -45,30 +50,69 @@ class Problem:
 
     #: default (m, n) of the family
     shape: ClassVar[tuple[int, int]] = (8, 8)
+    #: a finite sum (1/N) sum_i f_i with per-sample gradients (minibatches, clients)
+    finite_sum: ClassVar[bool] = False
+    #: L-smooth (False: non-smooth convex, subgradients, L_0 instead of L)
+    smooth: ClassVar[bool] = True
 
     def __init__(self, m: int | None = None, n: int | None = None, seed: int = 0, **params):
         m = self.shape[0] if m is None else m
         n = self.shape[1] if n is None else n
-        unknown = set(params) - set(self.defaults)
+        accepted_keys = set(self.defaults) | ({"clients", "split"} if self.finite_sum else set())
+        unknown = set(params) - accepted_keys
         if unknown:
-            accepted = ", ".join(["m", "n", "seed", *self.defaults])
+            accepted = ", ".join(["m", "n", "seed", *sorted(accepted_keys)])
             raise InputError(sorted(unknown)[0], f"unknown parameter of {self.family}; accepted: {accepted}")
         self.m = check_range("m", m, 1, 100_000, integer=True)
         self.n = check_range("n", n, 1, 100_000, integer=True)
         self.seed = check_range("seed", seed, 0, None, integer=True)
         self.params = {**self.defaults, **params}
+        self.clients = 1
+        if self.finite_sum:
+            self.clients = check_range("clients", params.get("clients", 1), 1, 100_000, integer=True)
+            if params.get("split", "homogeneous") not in ("homogeneous", "heterogeneous"):
+                raise InputError("split", f"got {params.get('split')!r}; accepted: homogeneous, heterogeneous")
         self.validate()
         self.W_star: np.ndarray | None = None
         self.f_star: float | None = None
         self.mu: float | None = None
         self.n_samples: int | None = None
         self.L_i = self.L_max = self.L_tilde = self.L_pm = self.delta_inf = None
-        self.build(np.random.default_rng([self.seed, _family_tag(self.family)]))
+        self.L_0: float | None = None
+        rng = np.random.default_rng([self.seed, _family_tag(self.family)])
+        self.build(rng)
         if self.f_star is not None and not hasattr(self, "f_lb"):
             self.f_lb = self.f_star
+        self.shards = None
+        self.client_L = self.client_L_max = self.client_L_tilde = self.client_delta_inf = None
+        if self.finite_sum:
+            self._make_shards(rng)
         self.bk: Backend | None = None
         self.dev: dict[str, Any] = {}
         self._check_finite()
+
+    def _make_shards(self, rng):
+        M, N = self.clients, self.n_samples
+        if N % M:
+            raise InputError("clients", f"{M} clients must divide n_samples = {N} (equal shards)")
+        if self.params.get("split", "homogeneous") == "homogeneous":
+            order = rng.permutation(N)
+        else:
+            order = np.argsort(self.heterogeneity_key(), kind="stable")
+        self.shards = order.reshape(M, N // M)
+        self.client_constants()
+
+    def heterogeneity_key(self) -> np.ndarray:
+        """Per-sample score whose sorting makes heterogeneous shards."""
+        return np.arange(self.n_samples)
+
+    def client_constants(self) -> None:
+        """Client smoothness constants; the generic version uses L_tilde <= sqrt(mean L_i^2) and
+        delta_inf <= f^inf (every f_i >= 0 in the families here); families refine it."""
+        L = np.array([self.L_i[s].max() for s in self.shards])    # valid, usually loose
+        self.client_L, self.client_L_max = L, float(L.max())
+        self.client_L_tilde = float(np.sqrt(np.mean(L ** 2)))
+        self.client_delta_inf = self.delta_inf
 
     # -------------------------------------------------------------- to override
     def validate(self) -> None:
@@ -103,8 +147,14 @@ class Problem:
         """f_gap when the exact gradient at W is already known (quadratics reuse it)."""
         return self.f_gap(W)
 
+    def client_grads(self, W):
+        """Per-client gradients grad f_i(W), shape (S, M, m, n) (clients as a batch axis)."""
+        S = W.shape[0]
+        idx = self.dev_int["shards"]
+        return self.minibatch_grad(W, self.bk.xp.broadcast_to(idx[None], (S,) + tuple(idx.shape)))
+
     def minibatch_grad(self, W, idx):
-        """Mean of the summands' gradients over indices ``idx`` of shape (S, b)."""
+        """Mean of the summands' gradients over the last axis of ``idx`` (S, ..., b) -> (S, ..., m, n)."""
         raise InputError("problem", f"{self.family} is not a finite sum; minibatch sampling needs "
                          "least-squares or linreg-noncvx (or use noise='additive')")
 
@@ -149,6 +199,7 @@ class Problem:
             clone.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_bound"})
             clone.bk = backend
             clone.dev = {k: backend.asarray(v) for k, v in self.host_arrays().items()}
+            clone.dev_int = {} if self.shards is None else {"shards": backend.as_int(self.shards)}
             cache[key] = clone
         return cache[key]
 
@@ -156,7 +207,9 @@ class Problem:
         """The problem's constants, as handed to theorem bounds."""
         c = dict(L=self.L, mu=self.mu, f_star=self.f_star, f_lb=self.f_lb, m=self.m, n=self.n,
                  delta0=self.delta0, N=self.n_samples, L_max=self.L_max, L_tilde=self.L_tilde,
-                 L_pm=self.L_pm, delta_inf=self.delta_inf)
+                 L_pm=self.L_pm, delta_inf=self.delta_inf, L0=self.L_0, M=self.clients,
+                 client_L_max=self.client_L_max, client_L_tilde=self.client_L_tilde,
+                 client_delta_inf=self.client_delta_inf, sigma2=getattr(self, "sigma2", None))
         if self.W_star is not None:
             c["dist0_sq"] = float(np.sum((self.W0 - self.W_star) ** 2))
         return c
@@ -166,7 +219,7 @@ class Problem:
         return f"{self.family}(m={self.m}, n={self.n}, seed={self.seed}{', ' + extra if extra else ''})"
 
     def _check_finite(self):
-        for name in ("W0", "L"):
+        for name in ("W0", "L") if self.smooth else ("W0",):
             v = np.asarray(getattr(self, name))
             if not np.all(np.isfinite(v)):
                 raise InputError(name, f"non-finite values in {self.family} data; check the parameters")

@@ -25,6 +25,7 @@ class LeastSquares(Problem):
 
     family = "least-squares"
     shape = (16, 12)
+    finite_sum = True
     defaults = {"n_samples": 64, "cond": 10.0, "L": 10.0, "noise": 0.5}
 
     def validate(self):
@@ -84,9 +85,27 @@ class LeastSquares(Problem):
 
     def minibatch_grad(self, W, idx):
         xp = self.bk.xp
-        Xb = xp.take(self.dev["X"], xp.reshape(idx, (-1,)), axis=0)
-        Yb = xp.take(self.dev["Y"], xp.reshape(idx, (-1,)), axis=0)
-        S, b = idx.shape
-        Xb = xp.reshape(Xb, (S, b, self.m))
-        Yb = xp.reshape(Yb, (S, b, self.n))
-        return Xb.mT @ (Xb @ W - Yb) / b
+        S, mid, b = idx.shape[0], tuple(idx.shape[1:-1]), idx.shape[-1]
+        K = int(np.prod(mid)) if mid else 1
+        flat = xp.reshape(idx, (-1,))
+        Xb = xp.reshape(xp.take(self.dev["X"], flat, axis=0), (S, K, b, self.m))
+        Yb = xp.reshape(xp.take(self.dev["Y"], flat, axis=0), (S, K, b, self.n))
+        G = Xb.mT @ (Xb @ W[:, None] - Yb) / b
+        return xp.reshape(G, (S,) + mid + (self.m, self.n))
+
+    def heterogeneity_key(self):
+        return self.Y[:, 0]
+
+    def client_constants(self):
+        """Exact (THEORY.md 3(h)): L_i = lambda_max(Sigma_i), L_tilde^2 = lambda_max(mean Sigma_i^2),
+        f_i^inf = ||(I - X_i X_i^+) Y_i||^2/(2 N_i), delta_inf = f* - mean f_i^inf."""
+        sig, finf = [], []
+        for sh in self.shards:
+            Xi, Yi = self.X[sh], self.Y[sh]
+            sig.append(Xi.T @ Xi / len(sh))
+            r = Xi @ np.linalg.lstsq(Xi, Yi, rcond=None)[0] - Yi
+            finf.append(float(np.sum(r ** 2) / (2 * len(sh))))
+        self.client_L = np.array([np.linalg.eigvalsh(s)[-1] for s in sig])
+        self.client_L_max = float(self.client_L.max())
+        self.client_L_tilde = float(np.sqrt(np.linalg.eigvalsh(np.mean([s @ s for s in sig], axis=0))[-1]))
+        self.client_delta_inf = max(self.f_star - float(np.mean(finf)), 0.0)

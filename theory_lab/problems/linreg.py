@@ -41,6 +41,7 @@ class LinregNoncvx(Problem):
     """
 
     family = "linreg-noncvx"
+    finite_sum = True
     defaults = {"n_samples": 200, "lam_r": "lambda_max", "noise": 1.0, "data": "gaussian",
                 "init": "gaussian", "pretrain_samples": 90_000}
 
@@ -151,14 +152,19 @@ class LinregNoncvx(Problem):
 
     def minibatch_grad(self, W, idx):
         xp = self.bk.xp
-        S, bsz = idx.shape
+        S, mid, bsz = idx.shape[0], tuple(idx.shape[1:-1]), idx.shape[-1]
+        K = int(np.prod(mid)) if mid else 1
+        d = self.m * self.n
         flat = xp.reshape(idx, (-1,))
-        Ab = xp.reshape(xp.take(self.dev["A"], flat, axis=0), (S, bsz, self.m * self.n))
-        bb = xp.reshape(xp.take(self.dev["b"], flat, axis=0), (S, bsz))
+        Ab = xp.reshape(xp.take(self.dev["A"], flat, axis=0), (S, K, bsz, d))
+        bb = xp.reshape(xp.take(self.dev["b"], flat, axis=0), (S, K, bsz))
         x = self._flat(W)
-        resid = xp.sum(Ab * x[:, None, :], axis=-1) - bb
-        g = xp.sum(Ab * resid[..., None], axis=1) / bsz + self.lam_r * _phi_prime(x, xp)
-        return xp.reshape(g, W.shape)
+        resid = xp.sum(Ab * x[:, None, None, :], axis=-1) - bb
+        g = xp.sum(Ab * resid[..., None], axis=2) / bsz + self.lam_r * _phi_prime(x, xp)[:, None, :]
+        return xp.reshape(g, (S,) + mid + (self.m, self.n))
+
+    def heterogeneity_key(self):
+        return self.b
 
 
 def _make_regression(N, d, *, informative, rank, noise, bias, tail, seed):
