@@ -11,6 +11,8 @@ FAMILIES = [
     ("least-squares", dict(m=6, n=4, n_samples=30, cond=20)),
     ("linreg-noncvx", dict(m=3, n=4, n_samples=50)),
     ("linreg-noncvx", dict(m=3, n=4, n_samples=200, lam_r=0.1)),   # small lam_r: strongly convex, PL
+    ("softmax-regression", dict(m=4, n=3, n_samples=50)),            # l2: PL with mu = nu
+    ("softmax-regression", dict(m=4, n=3, n_samples=50, reg="noncvx", lam_r=0.2)),
 ]
 IDS = [f"{f}-{i}" for i, (f, _) in enumerate(FAMILIES)]
 
@@ -52,7 +54,7 @@ def test_curvature_never_exceeds_L(family, params, rng):
 def test_pl_inequality_where_claimed(family, params, rng):
     pr = tl.make_problem(family, seed=3, **params)
     if not pr.is_pl:
-        assert family == "linreg-noncvx" and params.get("lam_r") is None   # the paper's setting: no PL
+        assert params.get("reg") == "noncvx" or (family == "linreg-noncvx" and params.get("lam_r") is None)
         return
     for W in points(pr, rng, k=6) + [pr.W_star + 1e-3 * rng.standard_normal(pr.W0.shape)
                                      if pr.W_star is not None else pr.W0]:
@@ -106,3 +108,36 @@ def test_load_named_instances():
             continue            # needs scikit-learn and minutes of setup; covered by the figure set
         pr = tl.load_problem(path)
         assert pr.m >= 1 and np.isfinite(pr.L)
+
+
+def test_l1_regression_subgradients(rng):
+    """Non-smooth family: subgradient = gradient off kinks (central differences), convexity inequality,
+    ||g|| <= L_0, and homogeneity <g, W - W*> = f(W) - f* (THEORY.md 3(f))."""
+    pr = tl.make_problem("l1-regression", m=5, n=4, n_samples=30, seed=2)
+    assert pr.f_gap_host(pr.W_star) == 0.0
+    for _ in range(10):
+        W = pr.W_star + rng.standard_normal(pr.W0.shape)
+        g = pr.grad_host(W)
+        V = rng.standard_normal(W.shape)
+        h = 1e-7
+        fd = (pr.f_value_host(W + h * V) - pr.f_value_host(W - h * V)) / (2 * h)
+        assert abs(fd - np.sum(g * V)) < 1e-6
+        assert np.linalg.norm(g) <= pr.L_0
+        assert np.sum(g * (W - pr.W_star)) == pytest.approx(pr.f_gap_host(W), rel=1e-12)
+        W2 = W + rng.standard_normal(W.shape)
+        assert pr.f_value_host(W2) >= pr.f_value_host(W) + np.sum(g * (W2 - W)) - 1e-12
+
+
+def test_client_shards_and_constants(rng):
+    pr = tl.make_problem("least-squares", m=4, n=3, n_samples=40, clients=4, split="heterogeneous").bind("numpy")
+    W = rng.standard_normal((2, 4, 3))
+    cg = pr.client_grads(W)
+    assert cg.shape == (2, 4, 4, 3)
+    np.testing.assert_allclose(cg.mean(axis=1), pr.grad(W), atol=1e-12)      # equal shards: mean f_i = f
+    # mean-square smoothness over clients: mean_i ||grad f_i(X) - grad f_i(Y)||^2 <= L_tilde^2 ||X - Y||^2
+    X, Y = rng.standard_normal((2, 1, 4, 3))
+    D = pr.client_grads(X) - pr.client_grads(Y)
+    assert np.mean(np.sum(D ** 2, axis=(-2, -1))) <= pr.client_L_tilde ** 2 * np.sum((X - Y) ** 2) * (1 + 1e-9)
+    assert pr.client_delta_inf >= 0 and pr.client_L_tilde <= pr.client_L_max + 1e-12
+    with pytest.raises(tl.InputError, match="^clients:"):
+        tl.make_problem("least-squares", m=4, n=3, n_samples=40, clients=3)

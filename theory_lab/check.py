@@ -124,9 +124,9 @@ def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=N
                            provenance=th.provenance,
                            reason=f"{th.id} is about the {th.estimator} estimator, {method.name} uses "
                                   f"{method.spec.estimator}", **base)
-    reason = th.applies(problem, method) if th.applies is not None else None
-    gamma = resolve_stepsize(problem, method, th)
-    c = build_constants(problem, method, gamma)
+    reason = th.not_applicable(problem, method)
+    gamma = resolve_stepsize(problem, method, th, iters)
+    c = build_constants(problem, method, gamma if gamma != "polyak" else None, iters)
     if reason is None and c.lam_min <= 0:
         reason = f"lam_min^p = {c.lam_min:.3g}: assumption A3 (lam_min > 0) fails"
     if reason is None:
@@ -134,13 +134,20 @@ def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=N
     u = float(th.weight_u(c)) if th.weight_u is not None and reason is None else 0.0
     result = run(problem, method, iters=iters, seeds=seeds, seed=seed, backend=backend, device=device,
                  dtype=dtype, checkpoints=checkpoints, grad_weight_u=u, theorem=th)
-    X = result.metric(th.metric)
     t = result.checkpoints
+    if th.measure is not None:
+        try:
+            X = np.asarray(th.measure({**result.metrics, "t": t[None, :].astype(float)}, c), dtype=float)
+        except (KeyError, AttributeError) as exc:
+            raise InputError("theorem", f"{th.id} cannot be measured on this run: {exc}") from None
+        result.metrics[th.metric] = X
+    else:
+        X = result.metric(th.metric)
     if th.skip_t0:
         X, t = X[:, t > 0], t[t > 0]
     diverged = result.diverged(th.metric)
     out = CheckResult(theorem=th.id, kind=th.kind, metric=th.metric, verdict="not-applicable",
-                      provenance=th.provenance, gamma=gamma, lam_min=c.lam_min, lam_max=c.lam_max,
+                      provenance=th.provenance, gamma=result.gamma, lam_min=c.lam_min, lam_max=c.lam_max,
                       diverged=diverged, result=result, checkpoints=t, **base)
     out.measured = float(np.mean(X[:, -1])) if diverged == 0 else math.inf
     out.skewness = skewness(X[:, -1])

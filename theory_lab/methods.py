@@ -41,6 +41,13 @@ def _spec(*args, **kw):
 
 _spec("bernoulli-lora-gd", "gd", summary="Bernoulli-LoRA with full gradients (GD-NC, GD-PL)")
 _spec("bernoulli-lora-sgd", "sgd", summary="Bernoulli-LoRA with stochastic gradients (SGD-NC, SGD-PL)")
+_spec("bernoulli-lora-page", "page", summary="Bernoulli-LoRA with PAGE (PAGE-NC, PAGE-PL)")
+_spec("bernoulli-lora-mvr", "mvr", summary="Bernoulli-LoRA with momentum variance reduction (MVR-NC, MVR-PL)")
+_spec("bernoulli-lora-qgd", "qgd", summary="Bernoulli-LoRA with compressed gradients, M clients (QGD-NC, QGD-PL)")
+_spec("bernoulli-lora-marina", "marina", summary="Bernoulli-LoRA with MARINA (MARINA-NC, MARINA-PL)")
+_spec("bernoulli-lora-ef21", "ef21", summary="Bernoulli-LoRA with EF21 error feedback (EF21-NC, EF21-PL)")
+_spec("bernoulli-lora-subgd", "subgradient",
+      summary="Bernoulli-LoRA subgradient method, stepsize constant or polyak (NS-CONST, NS-POLYAK)")
 _spec("gd", "gd", sketched=False, summary="full-parameter gradient descent (lambda = 1)")
 _spec("rac-lora", "gd", one_side=True, summary="RAC-LoRA: one fixed side (p=1 random B, p=0 random A)")
 _spec("rac-lora-sgd", "sgd", one_side=True, summary="RAC-LoRA with stochastic gradients")
@@ -70,11 +77,17 @@ class Method:
         self.sketch_name = str(sketch)
         self.sketch_params = {"left_groups": left_groups, "right_groups": right_groups}
         self.sketch_left, self.sketch_right = parse_sketch(self.sketch_name, **self.sketch_params)
-        if isinstance(stepsize, str) and stepsize != "theory":
+        if stepsize == "constant":
+            stepsize = "theory"          # the theorem's constant stepsize (NS-CONST: gamma*)
+        if stepsize == "polyak" and self.spec.estimator != "subgradient":
+            raise InputError("stepsize", "polyak is the subgradient method's rule (bernoulli-lora-subgd); "
+                             "accepted here: theory, constant or a positive number")
+        if isinstance(stepsize, str) and stepsize not in ("theory", "polyak"):
             try:
                 stepsize = float(stepsize)
             except ValueError:
-                raise InputError("stepsize", f"got {stepsize!r}; accepted: theory or a positive number") from None
+                raise InputError("stepsize", f"got {stepsize!r}; accepted: theory, constant, polyak or a "
+                                 "positive number") from None
         if not isinstance(stepsize, str):
             stepsize = check_range("stepsize", stepsize, 0.0, None, low_open=True)
         self.stepsize = stepsize
@@ -95,6 +108,22 @@ class Method:
             return 1.0, 1.0
         return lambda_bounds((self.sketch_left, self.sketch_right), problem.m, problem.n, self.rank,
                              self.p, conservative=True)
+
+    def r_m_sq(self, problem) -> float | None:
+        """R_M^2 = ||W0 - W*||^2 in the M_p^{-1} norm (THEORY.md 1.3); every law here has a diagonal
+        E[H], so M_p acts entrywise by p h_B[i] + (1 - p) h_A[j]. None when W* is unknown or lam = 0."""
+        if problem.W_star is None:
+            return None
+        D2 = (problem.W0 - problem.W_star) ** 2
+        if not self.spec.sketched:
+            return float(D2.sum())
+        import numpy as np
+
+        hb = self.sketch_left.expected_H_diag(problem.m, self.rank)
+        ha = self.sketch_right.expected_H_diag(problem.n, self.rank)
+        weight = self.p * hb[:, None] + (1 - self.p) * ha[None, :]
+        with np.errstate(divide="ignore"):
+            return float(np.sum(np.where(D2 > 0, D2 / weight, 0.0))) if np.all(weight > 0) else None
 
     @property
     def isotropic(self) -> bool:

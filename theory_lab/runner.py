@@ -88,34 +88,34 @@ class RunResult:
         return frame
 
 
-def _metric(name, prob, W, grad, gsq, cum, wcum, wtot, t, W_star, xp):
-    if name == "grad_sq":
-        return gsq
-    if name == "avg_grad_sq":
-        return cum / t if t > 0 else gsq
-    if name == "wavg_grad_sq":
-        return wcum / wtot if t > 0 else gsq
-    D = W - W_star
-    return xp.sum(D * D, axis=(-2, -1))
-
-
-def build_constants(problem: Problem, method: Method, gamma: float | None = None) -> Constants:
-    """Constants for the bounds: problem's, sketch's (lam_min, lam_max), estimator's, and gamma."""
+def build_constants(problem: Problem, method: Method, gamma=None, iters: int | None = None) -> Constants:
+    """Constants for the bounds: problem's, sketch's (lam_min, lam_max), estimator's, gamma and T."""
     lam, Lam = method.lam(problem)
     c = Constants(**{**problem.constants(), **method.estimator.constants(problem)}, lam_min=lam, lam_max=Lam,
-                  p=method.p, rank=method.rank, gamma=gamma)
+                  p=method.p, rank=method.rank, gamma=gamma, T=iters, R_M2=method.r_m_sq(problem))
+    if c.get("kappa", "absent") is None:
+        c.kappa = lam / Lam if Lam > 0 else 1.0                    # Polyak default kappa = lam/Lam
     return c
 
 
-def resolve_stepsize(problem: Problem, method: Method, theorem=None) -> float:
-    """gamma: a number as given, or ``factor`` times the theorem's recommended stepsize."""
+def resolve_stepsize(problem: Problem, method: Method, theorem=None, iters: int | None = None):
+    """gamma: a number as given, ``"polyak"`` (per step), or ``factor`` times the theorem's
+    recommended stepsize (``"theory"``; ``"constant"`` is its alias for the subgradient method)."""
     if not isinstance(method.stepsize, str):
         return float(method.stepsize)
+    if method.stepsize == "polyak":
+        if problem.f_star is None:
+            raise InputError("stepsize", f"the Polyak stepsize needs f*; {problem.family} has no known f* "
+                             "(use a constant stepsize)")
+        return "polyak"
     theorem = theorem or select_theorem(problem, method)
     if theorem is None:
         raise InputError("stepsize", f"no theorem covers {method.name} on {problem.family}; give a number")
-    c = build_constants(problem, method)
-    gamma = method.factor * theorem.recommended(c)
+    c = build_constants(problem, method, iters=iters)
+    try:
+        gamma = method.factor * theorem.recommended(c)
+    except (AttributeError, TypeError, ZeroDivisionError) as exc:
+        raise InputError("stepsize", f"{theorem.id} gives no stepsize here ({exc}); give a number") from None
     if not np.isfinite(gamma) or gamma <= 0:
         raise InputError("stepsize", f"{theorem.id} gives no positive stepsize here (lam_min = {c.lam_min:.3g}); "
                          "give a number")
@@ -130,8 +130,8 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
 
     Seed k (k = seed_offset .. seed_offset + seeds - 1) draws from its own streams derived from
     the master ``seed``, so its trajectory does not depend on how many seeds run beside it.
-    ``metrics`` restricts the recorded metrics (default: all of METRICS that apply); the averaged
-    gradient metrics need the full gradient at every step.
+    ``metrics`` restricts the recorded metrics (default: all that apply to the method); the averaged
+    metrics need the full gradient (or f) at every step.
     """
     problem = resolve_problem(problem)
     iters = check_range("iters", iters, 1, 10_000_000, integer=True)
@@ -140,8 +140,8 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
     method.validate(problem)
     bk = get_backend(backend, device, dtype, tf32)
     xp = bk.xp
-    gamma = resolve_stepsize(problem, method, theorem)
-    constants = build_constants(problem, method, gamma)
+    gamma = resolve_stepsize(problem, method, theorem, iters)
+    constants = build_constants(problem, method, gamma, iters)
     ck = default_checkpoints(iters) if checkpoints is None else np.unique(
         np.clip(np.asarray(checkpoints, dtype=int), 0, iters).tolist() + [0, iters])
     is_ck = np.zeros(iters + 1, dtype=bool)
@@ -149,36 +149,56 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
 
     prob = problem.bind(bk)
     streams = Streams(bk, seed, np.arange(seed_offset, seed_offset + seeds))
-    W = xp.broadcast_to(bk.asarray(problem.W0)[None], (seeds, problem.m, problem.n))
-    W = xp.asarray(W, copy=True)
+    W = xp.asarray(xp.broadcast_to(bk.asarray(problem.W0)[None], (seeds, problem.m, problem.n)), copy=True)
     W_prev = W
     W_star = bk.asarray(problem.W_star) if problem.W_star is not None else None
     est = method.estimator
     state = est.init(prob, W, streams)
-    wanted = METRICS if metrics is None else tuple(metrics)
+    nonsmooth = method.spec.estimator == "subgradient"
+    available = list(METRICS) + (["est_error"] if est.tracks_error else []) + ["epochs", "bits"] + \
+        (["avg_f_gap", "polyak_sum", "min_f_gap"] if nonsmooth else [])
+    wanted = available if metrics is None else list(metrics)
     for k in wanted:
-        if k not in METRICS:
-            raise InputError("metrics", f"unknown metric {k!r}; accepted: {', '.join(METRICS)}")
+        if k not in available:
+            raise InputError("metrics", f"unknown metric {k!r} for {method.name}; accepted: {', '.join(available)}")
     records: dict[str, list] = {k: [] for k in wanted if k != "dist_sq" or W_star is not None}
-    need_grad_every_step = est.exact or "avg_grad_sq" in records or "wavg_grad_sq" in records
-    need_gsq = any(k in records for k in ("grad_sq", "avg_grad_sq", "wavg_grad_sq"))
-    cum = bk.zeros((seeds,))
-    wcum = bk.zeros((seeds,))
+    need_gsq = any(k in records for k in ("grad_sq", "avg_grad_sq", "wavg_grad_sq", "polyak_sum")) or \
+        gamma == "polyak"
+    need_grad_every_step = est.exact or est.tracks_error or need_gsq
+    need_gap_every_step = gamma == "polyak" or any(k in records for k in ("avg_f_gap", "polyak_sum", "min_f_gap"))
+    zeros = bk.zeros((seeds,))
+    cum = wcum = fsum = psum = zeros
+    fmin = None
     wtot = 0.0
     u = float(grad_weight_u)
+    kappa = constants.get("kappa") or 1.0
     start = time.perf_counter()
     with np.errstate(all="ignore"):
         for t in range(iters + 1):
             gap = None
-            if is_ck[t] and "f_gap" in records:
+            if (is_ck[t] and "f_gap" in records) or need_gap_every_step:
                 grad, gap = prob.grad_and_gap(W)
             else:
                 grad = prob.grad(W) if need_grad_every_step or is_ck[t] else None
             gsq = frob_inner(grad, grad, xp) if grad is not None and need_gsq else None
+            cost = (state.epochs, state.bits)                         # cost of reaching W^t
+            G, state = est.estimate(prob, state, W, W_prev, t, streams, grad=grad)
+            if gap is not None and need_gap_every_step:
+                fmin = gap if fmin is None else xp.minimum(fmin, gap)
             if is_ck[t]:
-                for name, values in records.items():
-                    values.append(gap if name == "f_gap" else
-                                  _metric(name, prob, W, grad, gsq, cum, wcum, wtot, t, W_star, xp))
+                values = dict(f_gap=gap, grad_sq=gsq, epochs=cost[0], bits=cost[1], min_f_gap=fmin,
+                              avg_grad_sq=(cum / t if t > 0 else gsq) if "avg_grad_sq" in records else None,
+                              wavg_grad_sq=(wcum / wtot if t > 0 else gsq) if "wavg_grad_sq" in records else None,
+                              avg_f_gap=(fsum / t if t > 0 else gap) if "avg_f_gap" in records else None,
+                              polyak_sum=psum)
+                if "est_error" in records:
+                    values["est_error"] = est.error(prob, state, W, grad)
+                if "dist_sq" in records:
+                    D = W - W_star
+                    values["dist_sq"] = frob_inner(D, D, xp)
+                for name, vals in records.items():
+                    v = values[name]
+                    vals.append(v + zeros if not hasattr(v, "shape") or v.shape != (seeds,) else v)
             if t == iters:
                 break
             if need_gsq:
@@ -186,17 +206,24 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
                 cum = cum + gsq
                 wcum = wcum + w_t * gsq
                 wtot += w_t
-            if est.exact:
-                G = grad
+            if need_gap_every_step:
+                fsum = fsum + gap
+                if gsq is not None:
+                    psum = psum + xp.where(gsq > 0, gap * gap / xp.where(gsq > 0, gsq, 1.0), 0.0)
+            if gamma == "polyak":
+                step = kappa * xp.where(gsq > 0, gap / xp.where(gsq > 0, gsq, 1.0), 0.0)
+                step = step[:, None, None]
             else:
-                G, state = est.estimate(prob, state, W, W_prev, t, streams)
-            W_prev, W = W, method.step(W, G, gamma, t, streams)
-    metrics = {k: bk.to_numpy(xp.stack(v, axis=1)).astype(np.float64) for k, v in records.items()}
+                step = gamma
+            W_prev, W = W, method.step(W, G, step, t, streams)
+    metrics_out = {k: bk.to_numpy(xp.stack(v, axis=1)).astype(np.float64) for k, v in records.items()}
     bk.synchronize()
     seconds = time.perf_counter() - start
     config = dict(problem=problem.family, m=problem.m, n=problem.n, problem_seed=problem.seed,
                   **{f"problem_{k}": v for k, v in problem.params.items()},
                   **{k: (str(v) if k == "stepsize" else v) for k, v in method.params().items()},
-                  gamma=gamma, iters=iters, master_seed=seed, backend=bk.name, device=bk.device, dtype=bk.dtype)
-    return RunResult(checkpoints=ck, metrics=metrics, gamma=gamma, lam_min=constants.lam_min,
-                     lam_max=constants.lam_max, constants=constants, config=config, seconds=seconds)
+                  gamma=gamma if gamma != "polyak" else float("nan"), iters=iters, master_seed=seed,
+                  backend=bk.name, device=bk.device, dtype=bk.dtype)
+    return RunResult(checkpoints=ck, metrics=metrics_out, gamma=gamma if gamma != "polyak" else float("nan"),
+                     lam_min=constants.lam_min, lam_max=constants.lam_max, constants=constants, config=config,
+                     seconds=seconds)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .base import FAMILIES, Problem
-from . import least_squares, linreg, quadratic  # noqa: F401  (register the families)
+from . import l1, least_squares, linreg, quadratic, softmax  # noqa: F401  (register the families)
 
 
 def make_problem(family: str, **params) -> Problem:

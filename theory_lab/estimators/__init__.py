@@ -1,0 +1,72 @@
+"""Gradient estimators G^t (THEORY.md section 4), one small object per variant.
+
+An estimator is a pair of functions in the optax style:
+
+    init(problem, W, streams) -> state
+    estimate(problem, state, W, W_prev, t, streams) -> (G, state)
+
+where W is the batch of iterates (S, m, n), W_prev the previous one, and G the estimate used for
+the step from W^t. It is called at t = 0 .. T (the extra call at T gives G^T for Lyapunov functions,
+THEORY.md 4.0). ``error(problem, state, W, grad)`` returns the per-seed estimator error e_t (EF21:
+its client-averaged error), ``constants(problem)`` the estimator's constants for the theorems.
+States are small namespaces with per-seed arrays; ``epochs`` (gradient cost in full passes over the
+data) and ``bits`` (sent per client) are cumulative counters the runner records.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+from ..errors import InputError
+
+ESTIMATORS: dict[str, type["Estimator"]] = {}
+
+
+def register(cls):
+    ESTIMATORS[cls.name] = cls
+    return cls
+
+
+class Estimator:
+    name: ClassVar[str] = ""
+    #: True when G^t is the exact gradient (the runner then reuses it for grad_sq)
+    exact: ClassVar[bool] = False
+    #: True when the estimator keeps G^t across steps (its error e_t is a metric)
+    tracks_error: ClassVar[bool] = False
+    params: dict[str, Any]
+
+    def __init__(self, **params):
+        self.params = params
+
+    def validate(self, problem) -> None:
+        """Check parameters against the problem; raise InputError naming the field."""
+
+    def init(self, problem, W, streams):
+        return SimpleNamespace(G=None, epochs=0.0, bits=0.0)
+
+    def estimate(self, problem, state, W, W_prev, t, streams):
+        raise NotImplementedError
+
+    def error(self, problem, state, W, grad):
+        """e_t = ||G^t - grad f(W^t)||^2 per seed."""
+        xp = problem.bk.xp
+        D = state.G - grad
+        return xp.sum(D * D, axis=(-2, -1))
+
+    def constants(self, problem) -> dict[str, Any]:
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+def make_estimator(name: str, **params) -> Estimator:
+    if name not in ESTIMATORS:
+        raise InputError("estimator", f"unknown estimator {name!r}; accepted: {', '.join(ESTIMATORS)}")
+    try:
+        return ESTIMATORS[name](**params)
+    except TypeError as exc:
+        raise InputError("method", f"bad estimator parameter for {name}: {exc}") from None
+
+
+from . import basic, distributed, variance_reduced  # noqa: E402,F401  (register the estimators)

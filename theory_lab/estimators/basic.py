@@ -1,0 +1,117 @@
+"""Full gradients, SGD under the ABC assumption, and subgradients (THEORY.md 4.1, 4.2, 4.7)."""
+from __future__ import annotations
+
+from ..errors import InputError, check_range
+from . import Estimator, register
+
+@register
+class FullGradient(Estimator):
+    """G^t = grad f(W^t) (GD-NC, GD-PL)."""
+
+    name = "gd"
+    exact = True
+
+    def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
+        state.epochs = state.epochs + 1.0
+        return (problem.grad(W) if grad is None else grad), state
+
+    def constants(self, problem):
+        return dict(A=0.0, B=1.0, C=0.0)
+
+
+@register
+class Subgradient(FullGradient):
+    """g^t in the subdifferential of f at W^t, a function of W^t (THEORY.md 4.7)."""
+
+    name = "subgradient"
+
+    def __init__(self, kappa=None):
+        super().__init__(kappa=kappa)
+
+    def validate(self, problem):
+        if problem.smooth:
+            return
+        if problem.L_0 is None:
+            raise InputError("problem", f"{problem.family} gives no subgradient bound L_0")
+        if self.params["kappa"] is not None:
+            self.params["kappa"] = check_range("kappa", self.params["kappa"], 0.0, None, low_open=True)
+
+    def constants(self, problem):
+        return {"kappa": self.params["kappa"]}
+
+
+NOISE_MODELS = ("auto", "minibatch", "additive")
+
+
+@register
+class SGD(Estimator):
+    """Stochastic gradients under the ABC assumption (THEORY.md 4.2).
+
+    Noise models (``noise``):
+
+    * ``"additive"`` (N1): g = grad f + Z, Z_ij ~ N(0, noise_std^2): A = 0, B = 1, C = s^2 m n.
+    * ``"minibatch"``: uniform b-minibatch of a finite sum, ``replacement`` True (N2, nu = 1/b)
+      or False (N3, nu = (N-b)/(b(N-1))): A = nu L_max, B = 1 - nu, C = 2 nu L_max delta_inf.
+    * ``"auto"`` (default): minibatch for finite sums, additive otherwise.
+
+    Parameters: ``batch`` b in [1, N] (default 1), ``replacement`` (default False),
+    ``noise_std`` s >= 0 (default 0.1).
+    """
+
+    name = "sgd"
+
+    def __init__(self, noise="auto", batch=1, replacement=False, noise_std=0.1):
+        super().__init__(noise=noise, batch=batch, replacement=bool(replacement), noise_std=noise_std)
+
+    def validate(self, problem):
+        p = self.params
+        if p["noise"] not in NOISE_MODELS:
+            raise InputError("noise", f"got {p['noise']!r}; accepted: {', '.join(NOISE_MODELS)}")
+        if p["noise"] == "auto":
+            p["noise"] = "minibatch" if problem.is_finite_sum else "additive"
+        if p["noise"] == "minibatch":
+            if not problem.is_finite_sum:
+                raise InputError("noise", f"minibatch sampling needs a finite sum; {problem.family} is not "
+                                 "one (use noise='additive')")
+            hi = problem.n_samples if not p["replacement"] else 10_000_000
+            p["batch"] = check_range("batch", p["batch"], 1, hi, integer=True)
+        else:
+            p["noise_std"] = check_range("noise_std", p["noise_std"], 0, None)
+
+    def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
+        p = self.params
+        if p["noise"] == "additive":
+            state.epochs = state.epochs + 1.0
+            g = problem.grad(W) if grad is None else grad
+            return g + p["noise_std"] * streams.normal("noise", t, W.shape[1:]), state
+        state.epochs = state.epochs + p["batch"] / problem.n_samples
+        idx = sample_indices(streams, t, problem.n_samples, p["batch"], p["replacement"])
+        return problem.minibatch_grad(W, idx), state
+
+    def constants(self, problem):
+        p = self.params
+        if p["noise"] == "additive":
+            s2 = p["noise_std"] ** 2
+            return dict(A=0.0, B=1.0, C=s2 * problem.m * problem.n, sigma2=s2 * problem.m * problem.n,
+                        noise_std=p["noise_std"], noise_model="N1")
+        b, N = p["batch"], problem.n_samples
+        nu = finite_population_nu(N, b, p["replacement"])
+        return dict(A=nu * problem.L_max, B=1.0 - nu, C=2 * nu * problem.L_max * problem.delta_inf,
+                    nu=nu, b=b, noise_model="N2" if p["replacement"] else "N3")
+
+
+def sample_indices(streams, t: int, N: int, b: int, replacement: bool):
+    """(S, b) uniform minibatch indices per seed from the sampling stream at step t."""
+    xp = streams.backend.xp
+    if replacement:
+        u = streams.uniform("sampling", t, (b,))
+        return xp.clip(xp.astype(xp.floor(u * N), xp.int64), 0, N - 1)
+    u = streams.uniform("sampling", t, (N,))
+    return xp.argsort(u, axis=-1)[:, :b]
+
+
+def finite_population_nu(N: int, b: int, replacement: bool) -> float:
+    """nu = 1/b with replacement, (N - b)/(b (N - 1)) without (THEORY.md 4.2, N2/N3)."""
+    if replacement:
+        return 1.0 / b
+    return (N - b) / (b * (N - 1)) if N > 1 else 0.0

@@ -1,0 +1,153 @@
+"""QGD, MARINA and EF21 (THEORY.md 4.3, 4.4, 4.6): M clients as a batch axis, compressed messages.
+
+Without clients (M = 1) the whole objective is the single client. Bits are counted per client and
+step: a full-precision message of d = m n floats costs 32 d bits.
+"""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+from ..compressors import make_compressor
+from ..errors import InputError, check_range
+from . import Estimator, register
+
+
+def client_grads(problem, W, grad=None):
+    """(S, M, m, n): per-client gradients, or the full gradient as the single client."""
+    if problem.clients > 1:
+        return problem.client_grads(W)
+    return (problem.grad(W) if grad is None else grad)[:, None]
+
+
+def client_constants(problem) -> dict:
+    if problem.clients > 1:
+        return dict(M=problem.clients, cL_max=problem.client_L_max, cL_tilde=problem.client_L_tilde,
+                    c_delta_inf=problem.client_delta_inf)
+    return dict(M=1, cL_max=problem.L, cL_tilde=problem.L, c_delta_inf=0.0)
+
+
+class _Compressed(Estimator):
+    kind = "unbiased"
+
+    def __init__(self, compressor="randk", k=None, s=None, **extra):
+        super().__init__(compressor=compressor, k=k, s=s, **extra)
+        self.comp = make_compressor(compressor, k=k, s=s)
+        if self.kind == "unbiased" and not self.comp.unbiased:
+            raise InputError("compressor", f"{self.name} needs an unbiased compressor (randk, dither, identity)")
+        if self.kind == "contractive" and not self.comp.contractive:
+            raise InputError("compressor", f"{self.name} needs a contractive compressor (topk, identity)")
+
+    def validate(self, problem):
+        d = problem.m * problem.n
+        if self.params["k"] is not None:
+            check_range("k", self.params["k"], 1, d, integer=True)
+
+
+@register
+class QGD(_Compressed):
+    """G^t = (1/M) sum_i Q_i(grad f_i(W^t)), independent unbiased Q_i (SGD with A, B, C of 4.3)."""
+
+    name = "qgd"
+
+    def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
+        G = streams.backend.xp.mean(self.comp.compress(client_grads(problem, W, grad), streams, t), axis=1)
+        state.epochs = state.epochs + 1.0
+        state.bits = state.bits + self.comp.bits(problem.m * problem.n)
+        return G, state
+
+    def constants(self, problem):
+        om = self.comp.omega(problem.m * problem.n)
+        cc = client_constants(problem)
+        if cc["M"] == 1:
+            return dict(omega=om, A=0.0, B=1.0 + om, C=0.0, **cc)
+        return dict(omega=om, A=om * cc["cL_max"] / cc["M"], B=1.0,
+                    C=2 * om * cc["cL_max"] * cc["c_delta_inf"] / cc["M"], **cc)
+
+
+@register
+class MARINA(_Compressed):
+    """G^0 = grad f(W^0); with probability q (one coin per step) G^t = grad f(W^t), else
+    G^t = G^{t-1} + (1/M) sum_i Q_i(grad f_i(W^t) - grad f_i(W^{t-1})). V = omega L_tilde^2 / M.
+    Default q = 1/(1 + omega)."""
+
+    name = "marina"
+    tracks_error = True
+
+    def __init__(self, compressor="randk", k=None, s=None, q=None):
+        super().__init__(compressor, k, s, q=q)
+
+    def validate(self, problem):
+        super().validate(problem)
+        if self.params["q"] is None:
+            self.params["q"] = 1.0 / (1.0 + self.comp.omega(problem.m * problem.n))
+        self.params["q"] = check_range("q", self.params["q"], 0.0, 1.0, low_open=True)
+
+    def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
+        xp = streams.backend.xp
+        d = problem.m * problem.n
+        grad = problem.grad(W) if grad is None else grad
+        if t == 0:
+            state.G, state.epochs, state.bits = grad, state.epochs + 1.0, state.bits + 32.0 * d
+            return grad, state
+        switch = streams.uniform("switch", t) < self.params["q"]
+        diff = client_grads(problem, W, grad) - client_grads(problem, W_prev)
+        step = state.G + xp.mean(self.comp.compress(diff, streams, t), axis=1)
+        state.G = xp.where(switch[:, None, None], grad, step)
+        state.epochs = state.epochs + xp.where(switch, 1.0, 2.0)
+        state.bits = state.bits + xp.where(switch, 32.0 * d, self.comp.bits(d))
+        return state.G, state
+
+    def constants(self, problem):
+        om = self.comp.omega(problem.m * problem.n)
+        cc = client_constants(problem)
+        return dict(omega=om, q=self.params["q"], V=om * cc["cL_tilde"] ** 2 / cc["M"], e0=0.0, **cc)
+
+
+@register
+class EF21(_Compressed):
+    """g_i^0 = C_i(grad f_i(W^0)); g_i^{t} = g_i^{t-1} + C_i(grad f_i(W^t) - g_i^{t-1}); G^t = mean_i g_i^t.
+    Contractive C in B(alpha); theta = 1 - sqrt(1 - alpha), beta = (1 - alpha)/(1 - sqrt(1 - alpha)).
+    ``error`` is the client-averaged (1/M) sum_i ||g_i^t - grad f_i(W^t)||^2 >= e_t."""
+
+    name = "ef21"
+    tracks_error = True
+    kind = "contractive"
+
+    def __init__(self, compressor="topk", k=None, s=None):
+        super().__init__(compressor, k, s)
+
+    def init(self, problem, W, streams):
+        return SimpleNamespace(G=None, g=None, err=None, epochs=0.0, bits=0.0)
+
+    def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
+        xp = streams.backend.xp
+        cg = client_grads(problem, W, grad)
+        state.g = self.comp.compress(cg, streams, t) if t == 0 else \
+            state.g + self.comp.compress(cg - state.g, streams, t)
+        D = state.g - cg
+        state.err = xp.mean(xp.sum(D * D, axis=(-2, -1)), axis=1)
+        state.G = xp.mean(state.g, axis=1)
+        state.epochs = state.epochs + 1.0
+        state.bits = state.bits + self.comp.bits(problem.m * problem.n)
+        return state.G, state
+
+    def error(self, problem, state, W, grad):
+        return state.err
+
+    def constants(self, problem):
+        import numpy as np
+
+        from ..backend import get_backend
+        from ..backend.random import Streams
+
+        d = problem.m * problem.n
+        al = self.comp.alpha(d)
+        theta = 1.0 - math.sqrt(1.0 - al)
+        beta = (1.0 - al) / theta if al < 1 else 0.0
+        # G^0 exactly (deterministic compressors: TopK, identity)
+        p = problem.bind(get_backend("numpy"))
+        cg = client_grads(p, p.W0[None])
+        g0 = self.comp.compress(cg, Streams(p.bk, 0, np.arange(1)), 0)
+        G0 = float(np.mean(np.sum((g0 - cg) ** 2, axis=(-2, -1))))
+        return dict(alpha=al, theta=theta, beta=beta, G0=G0, **client_constants(problem))

@@ -1,0 +1,140 @@
+"""Multinomial (softmax) logistic regression (THEORY.md 3(e))."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError, check_range
+from .base import Problem, register
+
+REGS = ("l2", "noncvx")
+
+
+@register
+class SoftmaxRegression(Problem):
+    """f(W) = mean_i [logsumexp(z_i) - z_{i, y_i}] + reg(W), z_i = W^T a_i, W in R^{m x n} (n classes).
+
+    Model: a_i iid N(0, I_m / m) * ``feature_scale``, a planted W_true iid N(0, ``signal``^2 m), labels
+    drawn from softmax(W_true^T a_i); W0 = 0. ``reg``: "l2" ((nu/2)||W||^2: mu = nu, strongly convex,
+    f* by GD to ||grad f|| <= 1e-12) or "noncvx" (lam_r sum phi(W_jk), phi(u) = u^2/(1+u^2): no PL,
+    f_lb = 0).
+
+    Constants: L = lambda_max(Sigma_A)/2 + (nu or 2 lam_r); L_i = ||a_i||^2/2 + (nu or 2 lam_r);
+    single-sample variance sigma2 = (2/N) sum ||a_i||^2; L_pm^2 <= lambda_max(Sigma_2)/4;
+    L_tilde <= sqrt(lambda_max(Sigma_2))/2 + (nu or 2 lam_r), Sigma_2 = mean ||a_i||^2 a_i a_i^T.
+    """
+
+    family = "softmax-regression"
+    shape = (8, 5)
+    finite_sum = True
+    defaults = {"n_samples": 300, "reg": "l2", "nu": 0.1, "lam_r": 0.1, "signal": 1.0, "feature_scale": 1.0}
+
+    def validate(self):
+        p = self.params
+        check_range("n_samples", p["n_samples"], 1, 10_000_000, integer=True)
+        if p["reg"] not in REGS:
+            raise InputError("reg", f"got {p['reg']!r}; accepted: {', '.join(REGS)}")
+        check_range("nu", p["nu"], 0, None, low_open=p["reg"] == "l2")
+        check_range("lam_r", p["lam_r"], 0, None)
+        check_range("signal", p["signal"], 0, None)
+        check_range("feature_scale", p["feature_scale"], 0, None, low_open=True)
+        if self.n < 2:
+            raise InputError("n", "softmax regression needs n >= 2 classes")
+
+    def build(self, rng):
+        m, n, N = self.m, self.n, int(self.params["n_samples"])
+        A = rng.standard_normal((N, m)) * self.params["feature_scale"] / np.sqrt(m)
+        W_true = self.params["signal"] * np.sqrt(m) * rng.standard_normal((m, n))
+        z = A @ W_true
+        prob = np.exp(z - z.max(1, keepdims=True))
+        prob /= prob.sum(1, keepdims=True)
+        y = np.array([rng.choice(n, p=pr) for pr in prob])
+        self.A, self.y, self.n_samples = A, y, N
+        self.Y1 = np.eye(n)[y]
+        self.l2 = self.params["reg"] == "l2"
+        self.nu = float(self.params["nu"]) if self.l2 else 0.0
+        self.lam_r = 0.0 if self.l2 else float(self.params["lam_r"])
+        reg_L = self.nu if self.l2 else 2 * self.lam_r
+        SA = A.T @ A / N
+        sq = np.sum(A * A, axis=1)
+        S2 = (A * sq[:, None]).T @ A / N
+        self.L = 0.5 * float(np.linalg.eigvalsh(SA)[-1]) + reg_L
+        self.L_i = 0.5 * sq + reg_L
+        self.L_max = float(self.L_i.max())
+        lam2 = float(np.linalg.eigvalsh(S2)[-1])
+        self.L_pm = 0.5 * np.sqrt(lam2)
+        self.L_tilde = 0.5 * np.sqrt(lam2) + reg_L
+        self.sigma2 = 2.0 * float(sq.mean())
+        self.W0 = np.zeros((m, n))
+        self.f_lb = 0.0
+        if self.l2:
+            self.mu = self.nu
+            self.W_star, self.f_star = self._minimise()
+            self.f_lb = self.f_star
+            self.delta_inf = self.f_star          # f_i >= 0, so delta_inf <= f*
+        else:
+            self.delta_inf = self.f_value_np(self.W0)
+
+    # host helpers (float64) for the optimum
+    def f_value_np(self, W):
+        z = self.A @ W
+        zmax = z.max(1, keepdims=True)
+        lse = (zmax[:, 0] + np.log(np.exp(z - zmax).sum(1)))
+        ce = float(np.mean(lse - z[np.arange(len(z)), self.y]))
+        return ce + (0.5 * self.nu * np.sum(W * W) if self.l2 else self.lam_r * np.sum(W * W / (1 + W * W)))
+
+    def _grad_np(self, W):
+        z = self.A @ W
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        return self.A.T @ (p - self.Y1) / len(z) + self.nu * W
+
+    def _minimise(self):
+        W = self.W0.copy()
+        for _ in range(200_000):
+            g = self._grad_np(W)
+            if np.sum(g * g) <= 1e-24:
+                break
+            W = W - g / self.L
+        return W, self.f_value_np(W)
+
+    def heterogeneity_key(self):
+        return self.y
+
+    # device
+    def host_arrays(self):
+        return {"A": self.A, "Y1": self.Y1}
+
+    def _reg_value(self, W, xp):
+        if self.l2:
+            return 0.5 * self.nu * xp.sum(W * W, axis=(-2, -1))
+        return self.lam_r * xp.sum(W * W / (1.0 + W * W), axis=(-2, -1))
+
+    def _reg_grad(self, W):
+        return self.nu * W if self.l2 else self.lam_r * 2.0 * W / (1.0 + W * W) ** 2
+
+    def value(self, W):
+        xp = self.bk.xp
+        z = self.dev["A"] @ W                                   # (S, N, n)
+        zmax = xp.max(z, axis=-1, keepdims=True)
+        lse = zmax[..., 0] + xp.log(xp.sum(xp.exp(z - zmax), axis=-1))
+        ce = xp.mean(lse - xp.sum(z * self.dev["Y1"], axis=-1), axis=-1)
+        return ce + self._reg_value(W, xp)
+
+    def _softmax(self, z):
+        xp = self.bk.xp
+        e = xp.exp(z - xp.max(z, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def grad(self, W):
+        A = self.dev["A"]
+        return A.T @ (self._softmax(A @ W) - self.dev["Y1"]) / self.n_samples + self._reg_grad(W)
+
+    def minibatch_grad(self, W, idx):
+        xp = self.bk.xp
+        S, mid, b = idx.shape[0], tuple(idx.shape[1:-1]), idx.shape[-1]
+        K = int(np.prod(mid)) if mid else 1
+        flat = xp.reshape(idx, (-1,))
+        Ab = xp.reshape(xp.take(self.dev["A"], flat, axis=0), (S, K, b, self.m))
+        Yb = xp.reshape(xp.take(self.dev["Y1"], flat, axis=0), (S, K, b, self.n))
+        G = Ab.mT @ (self._softmax(Ab @ W[:, None]) - Yb) / b + self._reg_grad(W)[:, None]
+        return xp.reshape(G, (S,) + mid + (self.m, self.n))

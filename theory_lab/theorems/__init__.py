@@ -1,0 +1,148 @@
+"""The registry of THEORY.md's theorems: metric, stepsize condition, bound, kind, provenance.
+
+Modules: ``gd_sgd`` (4.1-4.3), ``variance_reduced`` (4.4-4.6), ``nonsmooth`` (4.7, 5.5), ``exact`` (5.1-5.2).
+
+A theorem bounds (UPPER) or equals (EXACT) the seed-mean of a metric at every checkpoint t.
+``bound(t, c)`` takes the checkpoint array and the constants object ``c`` (attributes L, mu,
+f_star, delta0, lam_min, lam_max, gamma, p, rank, m, n, and the estimator's A, B, C, ...).
+Users register their own with ``Theorem(id=..., metric=..., bound=..., max_stepsize=...)``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import InputError
+
+
+class Constants:
+    """Attribute access to the constants handed to bounds; a missing one raises a clear error."""
+
+    def __init__(self, **values):
+        self.__dict__["_v"] = dict(values)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["_v"][name]
+        except KeyError:
+            raise AttributeError(f"constant {name!r} is not defined for this problem/method; "
+                                 f"available: {', '.join(sorted(self.__dict__['_v']))}") from None
+
+    def __setattr__(self, name, value):
+        self.__dict__["_v"][name] = value
+
+    def get(self, name, default=None):
+        return self.__dict__["_v"].get(name, default)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__["_v"])
+
+    def replace(self, **kw) -> "Constants":
+        return Constants(**{**self.as_dict(), **kw})
+
+
+@dataclass
+class Theorem:
+    """A rate bound (or exact formula) checked against measurement.
+
+    Parameters
+    ----------
+    id : THEORY.md ID (or the user's own)
+    metric : measured metric name (f_gap, grad_sq, avg_grad_sq, wavg_grad_sq, dist_sq, ...)
+    bound : (t: ndarray of checkpoints, c: Constants) -> ndarray, the bound at each checkpoint
+    max_stepsize : c -> largest admissible gamma (condition 0 < gamma <= max_stepsize)
+    kind : "UPPER" or "EXACT"
+    recommended_stepsize : c -> the bound-optimal gamma within the condition (default max_stepsize)
+    condition : c -> None when gamma is admissible, else the reason (default from max_stepsize)
+    rate : c -> theoretical per-step contraction q_th for linear rates (None: sublinear)
+    floor : c -> noise floor of the metric (rate fits stop 10x above it)
+    applies : (problem, method) -> None when the assumptions hold, else the reason
+    estimator : estimator family covered (None: any)
+    skip_t0 : do not test t = 0 (averaged metrics are undefined there)
+    """
+
+    id: str
+    metric: str
+    bound: Callable[[np.ndarray, Constants], Any]
+    max_stepsize: Callable[[Constants], float] | None = None
+    kind: str = "UPPER"
+    provenance: str = "user"
+    assumptions: str = ""
+    recommended_stepsize: Callable[[Constants], float] | None = None
+    condition: Callable[[Constants], str | None] | None = None
+    rate: Callable[[Constants], float] | None = None
+    floor: Callable[[Constants], float] | None = None
+    applies: Callable[[Any, Any], str | None] | None = None
+    estimator: str | None = None
+    skip_t0: bool = False
+    weight_u: Callable[[Constants], float] | None = None
+    #: per-seed measured values from the run's metrics when not a plain metric (Lyapunov functions,
+    #: identities): (metrics: name -> (S, K) array, c) -> (S, K)
+    measure: Callable[[dict, Constants], Any] | None = None
+    #: the theorem needs an L-smooth f (False for the non-smooth results of 4.7)
+    needs_smooth: bool = True
+    doc: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in ("UPPER", "EXACT"):
+            raise InputError("kind", f"got {self.kind!r}; accepted: UPPER, EXACT")
+        if self.metric in ("avg_grad_sq", "wavg_grad_sq"):
+            self.skip_t0 = True
+
+    def stepsize_reason(self, c: Constants) -> str | None:
+        """None if c.gamma satisfies the theorem's condition, else a one-line reason."""
+        if self.condition is not None:
+            return self.condition(c)
+        if self.max_stepsize is not None:
+            g = self.max_stepsize(c)
+            if not (0 < c.gamma <= g * (1 + 1e-12)):
+                return f"stepsize: gamma = {c.gamma:.6g} is outside {self.id}'s condition 0 < gamma <= {g:.6g}"
+        return None
+
+    def not_applicable(self, problem, method) -> str | None:
+        """None when the theorem's assumptions hold for (problem, method), else the reason."""
+        if self.needs_smooth and not problem.smooth:
+            return f"{self.id} needs an L-smooth objective; {problem.family} is non-smooth"
+        return self.applies(problem, method) if self.applies is not None else None
+
+    def recommended(self, c: Constants) -> float:
+        fn = self.recommended_stepsize or self.max_stepsize
+        if fn is None:
+            raise InputError("stepsize", f"{self.id} recommends no stepsize; give a number")
+        return float(fn(c))
+
+    def evaluate(self, t: np.ndarray, c: Constants) -> np.ndarray:
+        return np.broadcast_to(np.asarray(self.bound(np.asarray(t, dtype=float), c), dtype=float),
+                               np.shape(t)).astype(float)
+
+
+THEOREMS: dict[str, Theorem] = {}
+
+
+def register(thm: Theorem) -> Theorem:
+    THEOREMS[thm.id] = thm
+    return thm
+
+
+def get_theorem(theorem_id: str) -> Theorem:
+    if theorem_id not in THEOREMS:
+        raise InputError("theorem", f"unknown theorem {theorem_id!r}; accepted: {', '.join(THEOREMS)}")
+    return THEOREMS[theorem_id]
+
+
+def select_theorem(problem, method) -> Theorem | None:
+    """The theorem matching the method's estimator and the problem's class: EXACT results first,
+    then PL (when the problem is PL), then NC."""
+    cands = [th for th in THEOREMS.values() if th.estimator == method.spec.estimator
+             and th.not_applicable(problem, method) is None]
+    order = {"EXACT": 0}
+    cands.sort(key=lambda th: (order.get(th.kind, 1), 0 if th.id.endswith("-PL") else 1))
+    return cands[0] if cands else None
+
+
+
+from . import exact, gd_sgd, nonsmooth, variance_reduced  # noqa: E402,F401  (register the theorems)

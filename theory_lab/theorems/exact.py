@@ -1,0 +1,48 @@
+"""Exact results on the isotropic quadratic (THEORY.md 5.1, 5.2), checked two-sidedly."""
+from __future__ import annotations
+
+from . import Theorem, register
+
+
+# ------------------------------------------------------------------------ exact (THEORY.md 5.1-5.2)
+def _iso_applies(problem, method, noise=False):
+    if problem.family != "quadratic-iso":
+        return "exact results need the isotropic quadratic (quadratic-iso)"
+    if not method.isotropic:
+        return "exact results need isotropic sketches (E H = (r/d) I)"
+    if noise and method.estimator.params.get("noise") not in ("additive", "auto"):
+        return "EXACT-ISO-SGD needs additive Gaussian noise"
+    return None
+
+
+def _q_exact(c):
+    return 1 - (2 * c.gamma - c.gamma ** 2) * c.lam_min
+
+
+def _iso_cond(c):
+    if not (0 < c.gamma < 2):
+        return f"stepsize: gamma = {c.gamma:.6g} is outside the exact formula's range 0 < gamma < 2"
+    return None
+
+
+register(Theorem(
+    id="EXACT-ISO", metric="f_gap", kind="EXACT", provenance="THEORY.md 5.1", estimator="gd",
+    applies=_iso_applies, bound=lambda t, c: _q_exact(c) ** t * c.delta0,
+    max_stepsize=lambda c: 2.0, recommended_stepsize=lambda c: 1.0, condition=_iso_cond, rate=_q_exact,
+    doc="f = 1/2||W - W*||^2, isotropic sketches: E f(W^T) = (1 - (2 gamma - gamma^2) lam)^T f(W0)."))
+
+
+def _iso_sgd_bound(t, c):
+    q = _q_exact(c)
+    psi = (c.gamma ** 2 / 2) * c.noise_std ** 2 * c.m * c.n * c.lam_min
+    return q ** t * c.delta0 + psi * (1 - q ** t) / (1 - q)
+
+
+register(Theorem(
+    id="EXACT-ISO-SGD", metric="f_gap", kind="EXACT", provenance="THEORY.md 5.2", estimator="sgd",
+    applies=lambda pr, me: _iso_applies(pr, me, noise=True), bound=_iso_sgd_bound,
+    max_stepsize=lambda c: 2.0, recommended_stepsize=lambda c: 1.0, condition=_iso_cond, rate=_q_exact,
+    floor=lambda c: c.gamma * c.noise_std ** 2 * c.m * c.n / (2 * (2 - c.gamma)),
+    doc="E f_T = q^T f_0 + psi (1 - q^T)/(1 - q), psi = (gamma^2/2) s^2 tr M_p, tr M_p = mn lam."))
+
+

@@ -1,0 +1,130 @@
+"""GD, SGD and QGD theorems (THEORY.md 4.1-4.3)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import Theorem, register
+
+
+def _lt_2_over_L(id_):
+    def cond(c):
+        if not (0 < c.gamma < 2 / c.L):
+            return f"stepsize: gamma = {c.gamma:.6g} is outside {id_}'s condition 0 < gamma < 2/L = {2 / c.L:.6g}"
+        return None
+    return cond
+
+
+def _needs_pl(problem, method):
+    return None if problem.is_pl else f"{problem.family} is not PL (no mu and f*)"
+
+
+
+# ------------------------------------------------------------------------ GD (THEORY.md 4.1)
+register(Theorem(
+    id="GD-NC", metric="avg_grad_sq", kind="UPPER", provenance="RAC (gamma <= 1/L); DERIVED (gamma < 2/L)",
+    assumptions="A0-A3", estimator="gd",
+    bound=lambda t, c: c.delta0 / (c.gamma * (1 - c.L * c.gamma / 2) * c.lam_min * np.maximum(t, 1)),
+    max_stepsize=lambda c: 2 / c.L, recommended_stepsize=lambda c: 1 / c.L,
+    condition=_lt_2_over_L("GD-NC"),
+    doc="Q_T = (1/T) sum_{t<T} E||grad f(W^t)||^2 <= delta0 / (gamma (1 - L gamma/2) lam_min T)."))
+
+register(Theorem(
+    id="GD-PL", metric="f_gap", kind="UPPER", provenance="RAC (gamma <= 1/L); DERIVED (gamma < 2/L)",
+    assumptions="A0-A4", estimator="gd", applies=_needs_pl,
+    bound=lambda t, c: (1 - 2 * c.mu * c.gamma * (1 - c.L * c.gamma / 2) * c.lam_min) ** t * c.delta0,
+    max_stepsize=lambda c: 2 / c.L, recommended_stepsize=lambda c: 1 / c.L,
+    condition=_lt_2_over_L("GD-PL"),
+    rate=lambda c: 1 - 2 * c.mu * c.gamma * (1 - c.L * c.gamma / 2) * c.lam_min,
+    doc="E[f(W^T) - f*] <= (1 - 2 mu gamma (1 - L gamma/2) lam_min)^T (f(W0) - f*)."))
+
+
+# ------------------------------------------------------------------------ SGD (THEORY.md 4.2)
+def sgd_u(c):
+    return c.L * c.gamma ** 2 * c.lam_max * c.A
+
+
+def sgd_c_gamma(c):
+    return c.gamma * c.lam_min * (1 - c.L * c.gamma / 2) - (c.L * c.gamma ** 2 / 2) * c.lam_max * (c.B - 1)
+
+
+def sgd_psi(c):
+    return (c.L * c.gamma ** 2 / 2) * c.lam_max * c.C
+
+
+def sgd_rho(c):
+    return 2 * c.mu * sgd_c_gamma(c) - sgd_u(c)
+
+
+def _sgd_nc_cond(c):
+    if not (0 < c.gamma < 2 / c.L):
+        return f"stepsize: gamma = {c.gamma:.6g} is outside SGD-NC's condition 0 < gamma < 2/L = {2 / c.L:.6g}"
+    if sgd_c_gamma(c) <= 0:
+        return f"stepsize: gamma = {c.gamma:.6g} gives c_gamma <= 0 (SGD-NC needs c_gamma > 0)"
+    return None
+
+
+def _sgd_pl_cond(c):
+    reason = _sgd_nc_cond(c)
+    if reason:
+        return reason.replace("SGD-NC", "SGD-PL")
+    rho = sgd_rho(c)
+    if not (0 < rho <= 1):
+        return f"stepsize: gamma = {c.gamma:.6g} gives rho = {rho:.4g}; SGD-PL needs rho in (0, 1]"
+    return None
+
+
+def _sgd_nc_step(c):
+    return c.lam_min / (c.L * (c.lam_min + c.lam_max * max(c.B - 1, 0.0)))
+
+
+def _sgd_pl_step(c):
+    g = _sgd_nc_step(c)
+    if c.A > 0:
+        g = min(g, c.mu * c.lam_min / (2 * c.L * c.A * c.lam_max))
+    return g
+
+
+def _sgd_nc_bound(t, c):
+    u, cg, psi = sgd_u(c), sgd_c_gamma(c), sgd_psi(c)
+    T = np.maximum(t, 1)
+    W_T = T if u == 0 else -np.expm1(-T * np.log1p(u)) / u
+    return c.delta0 / (cg * W_T) + psi / cg
+
+
+def _sgd_pl_bound(t, c):
+    rho, psi = sgd_rho(c), sgd_psi(c)
+    q = (1 - rho) ** t
+    return q * c.delta0 + psi * (1 - q) / rho
+
+
+register(Theorem(
+    id="SGD-NC", metric="wavg_grad_sq", kind="UPPER", provenance="DERIVED", assumptions="A0-A3, A5",
+    estimator="sgd", bound=_sgd_nc_bound, max_stepsize=lambda c: 2 / c.L,
+    recommended_stepsize=_sgd_nc_step, condition=_sgd_nc_cond, weight_u=sgd_u,
+    doc="Q_T^w <= delta0/(c_gamma W_T) + psi/c_gamma, w_t = (1+u)^-(t+1)."))
+
+register(Theorem(
+    id="SGD-PL", metric="f_gap", kind="UPPER", provenance="DERIVED", assumptions="A0-A5",
+    estimator="sgd", applies=_needs_pl, bound=_sgd_pl_bound, max_stepsize=lambda c: 2 / c.L,
+    recommended_stepsize=_sgd_pl_step, condition=_sgd_pl_cond,
+    rate=lambda c: 1 - sgd_rho(c), floor=lambda c: sgd_psi(c) / sgd_rho(c),
+    doc="E[f(W^T) - f*] <= (1-rho)^T delta0 + psi (1 - (1-rho)^T)/rho, rho = 2 mu c_gamma - u."))
+
+
+
+
+# ------------------------------------------------------------------------ QGD (THEORY.md 4.3)
+# SGD-NC / SGD-PL with the (A, B, C) of the compressed oracle: single node A = 0, B = 1 + omega,
+# C = 0; M clients A = omega L_max / M, B = 1, C = 2 omega L_max delta_inf / M.
+register(Theorem(
+    id="QGD-NC", metric="wavg_grad_sq", kind="UPPER", provenance="DERIVED", assumptions="A0-A3, A7u",
+    estimator="qgd", bound=_sgd_nc_bound, max_stepsize=lambda c: 2 / c.L,
+    recommended_stepsize=_sgd_nc_step, condition=lambda c: (_sgd_nc_cond(c) or "").replace("SGD", "QGD") or None,
+    weight_u=sgd_u, doc="SGD-NC with the compressed oracle's A, B, C (Q_T when A = 0)."))
+
+register(Theorem(
+    id="QGD-PL", metric="f_gap", kind="UPPER", provenance="DERIVED", assumptions="A0-A4, A7u",
+    estimator="qgd", applies=_needs_pl, bound=_sgd_pl_bound, max_stepsize=lambda c: 2 / c.L,
+    recommended_stepsize=_sgd_pl_step, condition=lambda c: (_sgd_pl_cond(c) or "").replace("SGD", "QGD") or None,
+    rate=lambda c: 1 - sgd_rho(c), floor=lambda c: sgd_psi(c) / sgd_rho(c),
+    doc="SGD-PL with the compressed oracle's A, B, C (no floor on a single node)."))

@@ -1,0 +1,93 @@
+"""Non-smooth convex results (THEORY.md 4.7) and their identities on homogeneous f (5.5)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import Theorem, register
+
+
+def _ns_applies(problem, method):
+    if problem.W_star is None or problem.f_star is None:
+        return f"{problem.family} has no known minimiser W* and f*"
+    if problem.L_0 is None:
+        return f"{problem.family} gives no subgradient bound L_0"
+    return None
+
+
+def _const_rule(method):
+    return method.stepsize != "polyak"
+
+
+def _const_applies(problem, method):
+    if not _const_rule(method):
+        return "NS-CONST is about a constant stepsize; this method uses the Polyak rule"
+    return _ns_applies(problem, method)
+
+
+def _polyak_applies(problem, method):
+    if _const_rule(method):
+        return "NS-POLYAK is about the Polyak stepsize (stepsize='polyak')"
+    return _ns_applies(problem, method)
+
+
+def ns_const_step(c):
+    """gamma* = R_M sqrt(lam/(Lam T)) / L0, the bound-optimal constant stepsize."""
+    return np.sqrt(c.R_M2) * np.sqrt(c.lam_min / (c.lam_max * c.T)) / c.L0
+
+
+def _positive(c):
+    return None if c.gamma > 0 else f"stepsize: gamma = {c.gamma:.6g} must be > 0"
+
+
+register(Theorem(
+    id="NS-CONST", metric="avg_f_gap", kind="UPPER", provenance="DERIVED", assumptions="A0, A3, A8",
+    estimator="subgradient", needs_smooth=False, applies=_const_applies, recommended_stepsize=ns_const_step,
+    condition=_positive,
+    bound=lambda t, c: c.R_M2 / (2 * c.gamma * np.maximum(t, 1)) + c.gamma * c.lam_max * c.L0 ** 2 / (2 * c.lam_min),
+    doc="Q_T^f = (1/T) sum_{t<T} E[f - f*] <= R_M^2/(2 gamma T) + gamma Lam L0^2/(2 lam)."))
+
+
+def _kappa_cond(c):
+    hi = 2 * c.lam_min / c.lam_max
+    if not (0 < c.kappa < hi):
+        return f"kappa: {c.kappa:.6g} is outside NS-POLYAK's condition 0 < kappa < 2 lam/Lam = {hi:.6g}"
+    return None
+
+
+register(Theorem(
+    id="NS-POLYAK", metric="polyak_sum", kind="UPPER", provenance="DERIVED", assumptions="A0, A3, A8, f* known",
+    estimator="subgradient", needs_smooth=False, applies=_polyak_applies, condition=_kappa_cond,
+    recommended_stepsize=lambda c: 1.0, skip_t0=True,
+    bound=lambda t, c: np.full(np.shape(t), c.R_M2 / (c.kappa * (2 - c.kappa * c.lam_max / c.lam_min))),
+    doc="P_T = sum_{t<T} E[(f - f*)^2/||g||^2] <= R_M^2/(kappa (2 - kappa Lam/lam)) for every T."))
+
+
+def _ident_applies(problem, method, polyak):
+    reason = (_polyak_applies if polyak else _const_applies)(problem, method)
+    if reason:
+        return reason
+    if problem.family != "l1-regression":
+        return "the identities need f homogeneous around W* (l1-regression)"
+    if not method.isotropic:
+        return "the identities need isotropic sketches (M_p = lam I)"
+    kappa = method.estimator.params.get("kappa")
+    if polyak and kappa is not None and kappa != 1.0:
+        return "IDENT-NS-POLYAK is stated for kappa = 1"
+    return None
+
+
+register(Theorem(
+    id="IDENT-NS-CONST", metric="identity", kind="EXACT", provenance="THEORY.md 5.5", estimator="subgradient",
+    needs_smooth=False, applies=lambda p, m: _ident_applies(p, m, False), condition=_positive,
+    recommended_stepsize=ns_const_step, skip_t0=True,
+    measure=lambda M, c: 2 * c.gamma * c.lam_min * M["t"] * M["avg_f_gap"] + M["dist_sq"]
+    - c.gamma ** 2 * c.lam_min * M["t"] * M["avg_grad_sq"],
+    bound=lambda t, c: np.full(np.shape(t), c.dist0_sq),
+    doc="2 gamma lam sum E[f - f*] + E||W^T - W*||^2 - gamma^2 lam sum E||g||^2 = ||W0 - W*||^2."))
+
+register(Theorem(
+    id="IDENT-NS-POLYAK", metric="identity", kind="EXACT", provenance="THEORY.md 5.5", estimator="subgradient",
+    needs_smooth=False, applies=lambda p, m: _ident_applies(p, m, True), recommended_stepsize=lambda c: 1.0,
+    skip_t0=True, measure=lambda M, c: M["polyak_sum"] + M["dist_sq"] / c.lam_min,
+    bound=lambda t, c: np.full(np.shape(t), c.dist0_sq / c.lam_min),
+    doc="(kappa = 1) sum E[(f - f*)^2/||g||^2] + E||W^T - W*||^2/lam = ||W0 - W*||^2/lam."))
