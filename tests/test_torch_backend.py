@@ -25,6 +25,14 @@ CASES = [
      dict(p=0.5, rank=2, sketch="stratified", left_groups=[1, 2], right_groups=[1, 3])),
     ("linreg-noncvx", dict(m=3, n=4, n_samples=40), "rac-lora", dict(p=0.0, rank=1, sketch="orthogonal")),
     ("kron-quadratic", dict(m=5, n=7), "gd", dict()),
+    ("least-squares", dict(m=8, n=6, n_samples=30), "bernoulli-lora-page", dict(p=0.5, rank=2, batch=3, q=0.3)),
+    ("softmax-regression", dict(m=6, n=4, n_samples=40), "bernoulli-lora-mvr", dict(p=0.5, rank=2, momentum=0.3)),
+    ("least-squares", dict(m=8, n=6, n_samples=40, clients=4), "bernoulli-lora-qgd",
+     dict(p=0.5, rank=2, compressor="dither", s=2)),
+    ("least-squares", dict(m=8, n=6, n_samples=40, clients=4), "bernoulli-lora-marina",
+     dict(p=0.5, rank=2, compressor="randk", k=12, q=0.4)),
+    ("least-squares", dict(m=8, n=6, n_samples=40, clients=4), "bernoulli-lora-ef21", dict(p=0.5, rank=2, k=12)),
+    ("l1-regression", dict(m=6, n=5, n_samples=30), "bernoulli-lora-subgd", dict(p=0.5, rank=2, stepsize="polyak")),
 ]
 IDS = [f"{f}-{m}-{i}" for i, (f, _, m, _) in enumerate(CASES)]
 
@@ -42,7 +50,7 @@ def test_torch_cpu_float64_reproduces_numpy(family, pp, method, mp):
     T = 60
     a = tl.run(pr, me, iters=T, seeds=5, seed=4)
     b = tl.run(pr, me, iters=T, seeds=5, seed=4, backend="torch")
-    for name in ("f_gap", "grad_sq", "avg_grad_sq"):
+    for name in ("f_gap", "grad_sq", "avg_grad_sq", "epochs", "bits"):
         x, y = a.metric(name), b.metric(name)
         assert max_rel_err(x, y) < tolerance("float64", T), name
 

@@ -17,6 +17,7 @@ from .methods import Method
 from .problems import make_problem
 from .sketches import get_sketch, lambda_min, monte_carlo_EH
 from .sweep import sweep
+from .theorems import THEOREMS
 
 FIGURES: dict[str, callable] = {}
 
@@ -143,6 +144,8 @@ def paper_linreg(out, quick, store_dir):
                   method_params={"rank": 2, "batch": b, "stepsize": 1 / (16 * pr.L)})
     sgd = sweep(pr, "bernoulli-lora-sgd", {"p": [0.5]}, **sgd_kw)
     rsgd = sweep(pr, "rac-lora-sgd", {"p": [0.0, 1.0]}, **sgd_kw)
+    page = sweep(pr, "bernoulli-lora-page", {"p": [0.5]}, iters=sgd_kw["iters"], seeds=S, store=st, progress=False,
+                 method_params={"rank": 2, "batch": b, "stepsize": 1 / pr.L})
     with P.style():
         fig, ax = P.new_figure(len(ranks) + 1, width=2.3, height=2.2)
         gd_sum = P.summarize(gd, "grad_sq", by=("method",), stat="median")
@@ -160,16 +163,67 @@ def paper_linreg(out, quick, store_dir):
         ax[0, 0].legend(fontsize=5.5)
         axis = ax[0, len(ranks)]
         N = pr.n_samples
-        for table, name, colors in [(sgd, "B-LoRA-SGD", None), (rsgd, "RAC-LoRA-SGD", ["#000000", "#999999"])]:
+        for table, name, colors in [(sgd, "B-LoRA-SGD", None), (rsgd, "RAC-LoRA-SGD", ["#000000", "#999999"]),
+                                    (page, "B-LoRA-PAGE", ["#CC79A7"])]:
             s = P.summarize(table, "grad_sq", by=("p",), stat="median")
-            s["epochs"] = s.iteration * b / N
+            cost = table.groupby("iteration")["epochs"].mean()              # measured cost (PAGE: random)
+            s["epochs"] = s.iteration.map(cost).to_numpy()
             P.plot_curves(axis, s, "p", x="epochs", bound=False, colors=colors,
                           label=lambda v, n=name: f"{n} p={v:g}")
-        axis.set(title=f"SGD, b={b}, rank 2", xlabel="epochs", yscale="log")
+        axis.set(title=f"SGD and PAGE, b={b}, rank 2", xlabel="epochs (gradient cost)", yscale="log")
         axis.legend(fontsize=5.5)
         fig.suptitle(f"linear regression with non-convex regulariser, W {pr.m}x{pr.n} ({pr.params['data']} data); "
                      f"theory: lam = r/{pr.m} for every p", fontsize=8)
         return P.save(fig, out, "paper_linreg")
+
+
+@figure
+def variants(out, quick, store_dir):
+    """Every variant's PL theorem (and NS-POLYAK): the measured quantity (mean, 95% band; a Lyapunov
+    function where the theorem bounds one) under its bound (dashed), p = 0.5, rank 2, Gaussian sketches
+    (stratified for NS-POLYAK, whose Gaussian case is an identity); and error against bits per client."""
+    T, S = (150, 48) if quick else (600, 1000)
+    st = _store(store_dir, "variants")
+    shards = make_problem("least-squares", m=8, n=12, n_samples=40, clients=4)
+    lsq = make_problem("least-squares", m=8, n=12, n_samples=40)
+    logit = make_problem("softmax-regression", m=8, n=12, n_samples=60)
+    l1 = make_problem("l1-regression", m=8, n=12, n_samples=40)
+    panels = [
+        ("QGD-PL, 4 clients, RandK24", shards, "bernoulli-lora-qgd", {"compressor": "randk", "k": 24}),
+        ("PAGE-PL, least squares, b=1", lsq, "bernoulli-lora-page", {"batch": 1}),
+        ("MVR-PL, softmax, a=0.1", logit, "bernoulli-lora-mvr", {"momentum": 0.1}),
+        ("MARINA-PL, 4 clients, RandK8", shards, "bernoulli-lora-marina", {"compressor": "randk", "k": 8}),
+        ("EF21-PL, 4 clients, Top8", shards, "bernoulli-lora-ef21", {"k": 8}),
+        ("NS-POLYAK, L1, stratified", l1, "bernoulli-lora-subgd",
+         {"stepsize": "polyak", "sketch": "stratified", "left_groups": [2, 6], "right_groups": [3, 9]}),
+    ]
+    tables = [sweep(pr, meth, {"p": [0.5]}, iters=T, seeds=S, method_params={"rank": 2, **mp}, store=st,
+                    progress=False) for _, pr, meth, mp in panels]
+    with P.style():
+        fig, ax = P.new_figure(4, 2, width=2.6, height=2.2)
+        for k, ((title, *_), table) in enumerate(zip(panels, tables)):
+            axis = ax[k // 4, k % 4]
+            metric = THEOREMS[table.theorem.iloc[0]].metric          # what the checked theorem bounds
+            P.plot_curves(axis, P.summarize(table, metric, by=("p",)), "p", label=lambda v: "measured",
+                          logy=metric != "polyak_sum")
+            axis.set(title=title, xlabel="iteration")
+            axis.set_ylabel({"lyapunov": r"$E\,\Phi_t$", "polyak_sum": r"$P_T$"}.get(metric, r"$E f - f^*$"))
+        axis = ax[1, 2]
+        gd = sweep(shards, "bernoulli-lora-gd", {"p": [0.5]}, iters=T, seeds=S, method_params={"rank": 2},
+                   store=st, progress=False)
+        d = shards.m * shards.n
+        for i, (name, table) in enumerate([("QGD RandK24", tables[0]), ("MARINA RandK8", tables[3]),
+                                           ("EF21 Top8", tables[4]), ("GD (32 d bits/step)", gd)]):
+            m = table.groupby("iteration").agg(f=("f_gap", "mean"), bits=("bits", "mean"))
+            bits = m.bits if name[:2] != "GD" else m.index * 32.0 * d
+            axis.plot(bits, m.f, color=P.OKABE_ITO[i], label=name)
+        axis.set(xscale="log", yscale="log", xlabel="bits sent per client", ylabel=r"$E f - f^*$",
+                 title="error against communication")
+        axis.legend(fontsize=6)
+        ax[1, 3].axis("off")
+        ax[1, 3].text(0, 0.5, "solid: measured mean\nband: 95% CI over seeds\ndashed: the theorem's bound\n"
+                      f"{S} seeds, T = {T}", fontsize=8, va="center")
+        return P.save(fig, out, "variants")
 
 
 # ------------------------------------------------------------------------------ driver

@@ -60,6 +60,12 @@ class Estimator:
         return dict(self.params)
 
 
+def pick(xp, cond, a: float, b: float):
+    """a where cond else b, as float64 per seed (torch's where would make Python scalars float32)."""
+    c = xp.astype(cond, xp.float64)
+    return a * c + b * (1.0 - c)
+
+
 def make_estimator(name: str, **params) -> Estimator:
     if name not in ESTIMATORS:
         raise InputError("estimator", f"unknown estimator {name!r}; accepted: {', '.join(ESTIMATORS)}")

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from ..compressors import make_compressor
 from ..errors import InputError, check_range
-from . import Estimator, register
+from . import Estimator, pick, register
 
 
 def client_grads(problem, W, grad=None):
@@ -94,8 +94,8 @@ class MARINA(_Compressed):
         diff = client_grads(problem, W, grad) - client_grads(problem, W_prev)
         step = state.G + xp.mean(self.comp.compress(diff, streams, t), axis=1)
         state.G = xp.where(switch[:, None, None], grad, step)
-        state.epochs = state.epochs + xp.where(switch, 1.0, 2.0)
-        state.bits = state.bits + xp.where(switch, 32.0 * d, self.comp.bits(d))
+        state.epochs = state.epochs + pick(xp, switch, 1.0, 2.0)
+        state.bits = state.bits + pick(xp, switch, 32.0 * d, self.comp.bits(d))
         return state.G, state
 
     def constants(self, problem):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from ..errors import InputError, check_range
-from . import Estimator, register
+from . import Estimator, pick, register
 from .basic import finite_population_nu, sample_indices
 
 
@@ -42,7 +42,7 @@ class PAGE(Estimator):
         idx = sample_indices(streams, t, N, p["batch"], p["replacement"])
         step = state.G + problem.minibatch_grad(W, idx) - problem.minibatch_grad(W_prev, idx)
         state.G = xp.where(switch[:, None, None], grad, step)
-        state.epochs = state.epochs + xp.where(switch, 1.0, 2.0 * p["batch"] / N)
+        state.epochs = state.epochs + pick(xp, switch, 1.0, 2.0 * p["batch"] / N)
         return state.G, state
 
     def constants(self, problem):
