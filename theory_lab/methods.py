@@ -10,7 +10,10 @@
 * Other keywords go to the estimator (SGD: ``noise``, ``batch``, ``replacement``, ``noise_std``).
 
 Baselines: ``gd`` (full-parameter, H = I, lambda = 1), ``rac-lora`` / ``rac-lora-sgd`` (one fixed
-side: p = 1 samples B and trains A, p = 0 samples A and trains B).
+side, resampled every step: p = 1 samples B and trains A, p = 0 samples A and trains B),
+``asymm-lora`` (one random factor drawn once and frozen for the whole run: lambda_min = 0),
+``lora`` (joint training of B and A) and ``cola`` (chained joint LoRA), see :mod:`theory_lab.baselines`.
+No theorem covers the last three; their ``"theory"`` stepsize is 1/L.
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ class MethodSpec:
     sketched: bool = True
     one_side: bool = False
     summary: str = ""
+    #: "projected" (W - gamma S_t(G)), "frozen" (one sketch for the whole run), "joint", "chain"
+    kind: str = "projected"
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -51,6 +56,10 @@ _spec("bernoulli-lora-subgd", "subgradient",
 _spec("gd", "gd", sketched=False, summary="full-parameter gradient descent (lambda = 1)")
 _spec("rac-lora", "gd", one_side=True, summary="RAC-LoRA: one fixed side (p=1 random B, p=0 random A)")
 _spec("rac-lora-sgd", "sgd", one_side=True, summary="RAC-LoRA with stochastic gradients")
+_spec("asymm-lora", "gd", one_side=True, kind="frozen",
+      summary="AsymmLoRA: one random factor frozen for the whole run (p=0: A frozen, B trained)")
+_spec("lora", "gd", sketched=False, kind="joint", summary="joint LoRA: GD on both factors B, A (B0 = 0)")
+_spec("cola", "gd", sketched=False, kind="chain", summary="Chain of LoRA: joint LoRA links, merged and restarted")
 
 
 class Method:
@@ -58,13 +67,16 @@ class Method:
 
     def __init__(self, name: str, p: float | None = None, rank: int = 1, sketch: str = "gaussian",
                  stepsize: str | float = "theory", factor: float = 1.0, alpha: float = 1.0,
-                 left_groups=None, right_groups=None, **estimator_params):
+                 left_groups=None, right_groups=None, init_scale: float = 1.0, link_steps: int = 10,
+                 **estimator_params):
         if name not in METHODS:
             raise InputError("method", f"unknown method {name!r}; accepted: {', '.join(METHODS)}")
         self.spec = METHODS[name]
         self.name = name
+        self.init_scale = check_range("init_scale", init_scale, 0.0, None, low_open=True)
+        self.link_steps = check_range("link_steps", link_steps, 1, None, integer=True)
         if p is None:
-            p = 1.0 if self.spec.one_side else 0.5
+            p = (0.0 if self.spec.kind == "frozen" else 1.0) if self.spec.one_side else 0.5
         self.p = check_range("p", p, 0.0, 1.0)
         if self.spec.one_side and self.p not in (0.0, 1.0):
             raise InputError("p", f"{name} trains one fixed side; accepted: 1 (random B, train A) or "
@@ -98,14 +110,19 @@ class Method:
     # ------------------------------------------------------------------ setup
     def validate(self, problem) -> None:
         """Check the method against a problem (rank range, estimator needs)."""
-        if self.spec.sketched:
+        if self.spec.sketched or self.spec.kind in ("joint", "chain"):
             check_range("rank", self.rank, 1, min(problem.m, problem.n), integer=True)
         self.estimator.validate(problem)
 
     def lam(self, problem) -> tuple[float, float]:
         """(lambda_min^p, lambda_max^p), conservative where Monte Carlo is involved."""
+        if self.spec.kind in ("joint", "chain"):
+            return 0.0, 1.0                      # no projected-step theory (THEORY.md 3(g))
         if not self.spec.sketched:
             return 1.0, 1.0
+        if self.spec.kind == "frozen":
+            d = problem.m if self.p == 1.0 else problem.n
+            return (1.0 if self.rank >= d else 0.0), 1.0      # H is fixed: lambda_min(H) = 0 if r < d
         return lambda_bounds((self.sketch_left, self.sketch_right), problem.m, problem.n, self.rank,
                              self.p, conservative=True)
 
@@ -133,6 +150,10 @@ class Method:
         """Flat parameters (for tables and hashing)."""
         out = dict(method=self.name, p=self.p, rank=self.rank, sketch=self.sketch_name,
                    stepsize=self.stepsize, factor=self.factor)
+        if self.spec.kind in ("joint", "chain"):
+            out["init_scale"] = self.init_scale
+        if self.spec.kind == "chain":
+            out["link_steps"] = self.link_steps
         out.update({k: v for k, v in self.estimator.params.items()})
         return out
 
@@ -140,8 +161,21 @@ class Method:
         return f"Method({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
 
     # ------------------------------------------------------------------ step
-    def step(self, W, G, gamma: float, t: int, streams):
-        """W - gamma S_t(G) for every seed."""
+    def init_state(self, problem, W, streams):
+        """Per-run state of the factor-training baselines (None for projected steps)."""
+        if self.spec.kind in ("joint", "chain"):
+            from .baselines import JointFactors
+
+            return JointFactors(W, self.rank, self.init_scale, streams,
+                                self.link_steps if self.spec.kind == "chain" else None)
+        return None
+
+    def step(self, W, G, gamma: float, t: int, streams, state=None):
+        """W - gamma S_t(G) for every seed (factor baselines: their own update)."""
+        if state is not None:
+            return state.step(W, G, gamma, t, streams)
+        if self.spec.kind == "frozen":
+            t = 0                                  # the counter-based draw of step 0, every step
         if self.spec.sketched and 0.0 < self.p < 1.0:
             return self.direction(G, t, streams, W=W, gamma=gamma)
         return W - gamma * self.direction(G, t, streams)

@@ -109,6 +109,8 @@ def resolve_stepsize(problem: Problem, method: Method, theorem=None, iters: int 
                              "(use a constant stepsize)")
         return "polyak"
     theorem = theorem or select_theorem(problem, method)
+    if theorem is None and method.spec.kind != "projected" and problem.smooth:
+        return method.factor / problem.L                  # baselines without a theorem: 1/L
     if theorem is None:
         raise InputError("stepsize", f"no theorem covers {method.name} on {problem.family}; give a number")
     c = build_constants(problem, method, iters=iters)
@@ -154,6 +156,7 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
     W_star = bk.asarray(problem.W_star) if problem.W_star is not None else None
     est = method.estimator
     state = est.init(prob, W, streams)
+    mstate = method.init_state(prob, W, streams)
     nonsmooth = method.spec.estimator == "subgradient"
     available = list(METRICS) + (["est_error"] if est.tracks_error else []) + ["epochs", "bits"] + \
         (["avg_f_gap", "polyak_sum", "min_f_gap"] if nonsmooth else [])
@@ -215,7 +218,7 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
                 step = step[:, None, None]
             else:
                 step = gamma
-            W_prev, W = W, method.step(W, G, step, t, streams)
+            W_prev, W = W, method.step(W, G, step, t, streams, mstate)
     metrics_out = {k: bk.to_numpy(xp.stack(v, axis=1)).astype(np.float64) for k, v in records.items()}
     bk.synchronize()
     seconds = time.perf_counter() - start

@@ -40,8 +40,9 @@ from .problems import FAMILIES, resolve_problem
 from .runner import run
 from .theorems import select_theorem
 
-METHOD_KEYS = {"p", "rank", "sketch", "stepsize", "factor", "alpha", "left_groups", "right_groups"}
-ESTIMATOR_KEYS = {"noise", "batch", "replacement", "noise_std"}
+METHOD_KEYS = {"p", "rank", "sketch", "stepsize", "factor", "alpha", "left_groups", "right_groups", "init_scale",
+               "link_steps"}
+ESTIMATOR_KEYS = {"noise", "batch", "replacement", "noise_std", "q", "momentum", "compressor", "k", "s", "kappa"}
 RUN_KEYS = {"iters", "seeds", "master_seed"}
 SPEC_KEYS = {"problem", "method", "iters", "seeds", "seed", "theorem", "confidence", "backend", "device",
              "dtype", "problem_params", "method_params", "grid", "out", "description", "checkpoints"}

@@ -90,3 +90,43 @@ class KronQuadratic(Problem):
     def f_gap_given_grad(self, W, grad):
         # quadratic: f - f* = 1/2 <W - W*, grad f(W)> exactly
         return 0.5 * frob_inner(W - self.dev["W_star"], grad, self.bk.xp)
+
+
+@register
+class LoraCounterexample(Problem):
+    """The RAC-LoRA counter-example (THEORY.md 3(g)): f(W) = 1/2 sum_ij q_ij (W_ij - W*_ij)^2 with
+    q_11 = ``q11`` (default 10) and every other q_ij = 1; m = n = 3 by default, W* iid N(0, 1) (full
+    rank), W0 = 0. L = max(q11, 1), mu = min(q11, 1), f* = 0. Rank-1 joint LoRA cannot reach f*;
+    Bernoulli-LoRA satisfies GD-PL with lambda = r/3 for every p."""
+
+    family = "lora-counterexample"
+    shape = (3, 3)
+    defaults = {"q11": 10.0}
+
+    def validate(self):
+        check_range("q11", self.params["q11"], 0, None, low_open=True)
+
+    def build(self, rng):
+        self.q = np.ones((self.m, self.n))
+        self.q[0, 0] = float(self.params["q11"])
+        self.W_star = rng.standard_normal((self.m, self.n))
+        self.W0 = np.zeros((self.m, self.n))
+        self.f_star = 0.0
+        self.L = float(self.q.max())
+        self.mu = float(self.q.min())
+
+    def host_arrays(self):
+        return {"q": self.q, "W_star": self.W_star}
+
+    def grad(self, W):
+        return self.dev["q"] * (W - self.dev["W_star"])
+
+    def f_gap(self, W):
+        D = W - self.dev["W_star"]
+        return 0.5 * self.bk.xp.sum(self.dev["q"] * D * D, axis=(-2, -1))
+
+    def value(self, W):
+        return self.f_gap(W)
+
+    def f_gap_given_grad(self, W, grad):
+        return 0.5 * frob_inner(W - self.dev["W_star"], grad, self.bk.xp)
