@@ -15,12 +15,15 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__, torch.cuda.get_device_name(0))" | tee -a "$out/gpu.txt"
 python3 -m pytest -q -m "gpu or not slow" -p no:cacheprovider tests 2>&1 | tail -15 | tee "$out/pytest.txt"
+python3 -m pytest -q -m gpu -p no:cacheprovider -rA tests/test_torch_backend.py 2>&1 | grep -E "PASSED|FAILED|passed|failed" | tail -30 > "$out/pytest_gpu.txt"
 tl() { python3 -m theory_lab.cli "$@"; }
 tl bench --backend torch --device cuda --dtype float32 --sizes 64,256,1024,4096 --ranks 1,8,16,64 --seeds 8,64 \
-   --repeat 5 --csv "$out/bench_f32.csv" 2>&1 | tee "$out/bench_f32.txt"
+   --repeat 5 --csv "$out/bench_f32.csv"
+tl bench --backend torch --device cuda --dtype float32 --sizes 4096 --ranks 16 --seeds 8 --repeat 20 --csv "$out/target1.csv"
+tl bench --backend torch --device cuda --dtype float32 --sizes 1024 --ranks 8 --seeds 64 --repeat 20 --csv "$out/target2.csv"
 tl bench --backend torch --device cuda --dtype float32 --tf32 --sizes 1024,4096 --ranks 8,16 --seeds 8,64 \
-   --repeat 5 --csv "$out/bench_tf32.csv" 2>&1 | tee "$out/bench_tf32.txt"
+   --repeat 5 --csv "$out/bench_tf32.csv"
 tl bench --backend torch --device cuda --dtype float64 --sizes 1024,4096 --ranks 8,16 --seeds 8 \
-   --repeat 3 --csv "$out/bench_f64.csv" 2>&1 | tee "$out/bench_f64.txt"
+   --repeat 3 --csv "$out/bench_f64.csv"
 tl check --problem least-squares -P m=1024 -P n=1024 -P n_samples=2048 --rank 16 --iters 300 --seeds 64 \
-   --backend torch --device cuda --dtype float32 2>&1 | tee "$out/check_cuda.txt"
+   --backend torch --device cuda --dtype float32
