@@ -226,6 +226,45 @@ def variants(out, quick, store_dir):
         return P.save(fig, out, "variants")
 
 
+@figure
+def mlp_finetune(out, quick, store_dir):
+    """EXPERIMENTS.md E3 on scikit-learn digits: median test accuracy of rank-1 fine-tuning methods
+    against epochs (band: quartiles over seeds), with trainable parameter counts."""
+    import pandas as pd
+
+    from .mlp_finetune import run_experiment
+
+    seeds, epochs = (2, 25) if quick else (20, 50)
+    cache = _store(store_dir, f"mlp_finetune_{seeds}x{epochs}")
+    if cache is not None and cache.is_file():
+        df = pd.read_parquet(cache)
+    else:
+        df = run_experiment(seeds=seeds, epochs=epochs)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            df.to_parquet(cache, index=False)
+    final = df[df.epoch == df.epoch.max()].groupby("method").agg(acc=("test_acc", "median"),
+                                                                  n=("trainable", "first"))
+    final = final.sort_values("acc")
+    with P.style():
+        fig, ax = P.new_figure(2, width=3.6, height=2.8)
+        axis = ax[0, 0]
+        for i, (method, g) in enumerate(df.groupby("method")):
+            q = g.groupby("epoch").test_acc.quantile([0.25, 0.5, 0.75]).unstack()
+            c = P.OKABE_ITO[i % 8]
+            axis.plot(q.index, q[0.5], color=c, linestyle="-" if i < 8 else "--", label=method)
+            axis.fill_between(q.index, q[0.25], q[0.75], color=c, alpha=0.15, linewidth=0)
+        axis.set(xlabel="epoch (one chain link each)", ylabel="median test accuracy", title="digits 5-9 after 0-4")
+        axis.legend(fontsize=5.5, ncol=2)
+        axis = ax[0, 1]
+        axis.barh(range(len(final)), final.acc, color=P.OKABE_ITO[0])
+        axis.set_yticks(range(len(final)), [f"{m} ({n})" for m, n in zip(final.index, final.n)], fontsize=6.5)
+        for i, a in enumerate(final.acc):
+            axis.text(a, i, f" {100 * a:.1f}", va="center", fontsize=6.5)
+        axis.set(xlim=(0, 1.1), xlabel=f"median accuracy, {seeds} seeds (trainable parameters)", title="final")
+        return P.save(fig, out, "mlp_finetune")
+
+
 # ------------------------------------------------------------------------------ driver
 def make(names=None, out="figures/out", quick: bool = True, store_dir="results/figures", echo=print):
     """Make the named figures (default: all); returns {name: [paths]}."""
