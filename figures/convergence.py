@@ -1,15 +1,5 @@
-"""Make the 'convergence' figure (see theory_lab.gallery.convergence for what it shows).
-
-python figures/convergence.py [--quick] [--out figures/out] [--store results/figures]
-"""
-import argparse
-
-from theory_lab.gallery import make
+"""The 'convergence' figure: see theory_lab.gallery.convergence. python figures/convergence.py [--quick] [--out DIR]"""
+from theory_lab.gallery import script_main
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="figures/out")
-    ap.add_argument("--store", default="results/figures")
-    a = ap.parse_args()
-    make(["convergence"], a.out, a.quick, a.store)
+    script_main("convergence")

@@ -1,15 +1,5 @@
-"""Make the 'lambda_vs_p' figure (see theory_lab.gallery.lambda_vs_p for what it shows).
-
-python figures/lambda_vs_p.py [--quick] [--out figures/out] [--store results/figures]
-"""
-import argparse
-
-from theory_lab.gallery import make
+"""The 'lambda_vs_p' figure: see theory_lab.gallery.lambda_vs_p. python figures/lambda_vs_p.py [--quick] [--out DIR]"""
+from theory_lab.gallery import script_main
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="figures/out")
-    ap.add_argument("--store", default="results/figures")
-    a = ap.parse_args()
-    make(["lambda_vs_p"], a.out, a.quick, a.store)
+    script_main("lambda_vs_p")

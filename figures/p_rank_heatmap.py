@@ -1,15 +1,5 @@
-"""Make the 'p_rank_heatmap' figure (see theory_lab.gallery.p_rank_heatmap for what it shows).
-
-python figures/p_rank_heatmap.py [--quick] [--out figures/out] [--store results/figures]
-"""
-import argparse
-
-from theory_lab.gallery import make
+"""The 'p_rank_heatmap' figure: see theory_lab.gallery.p_rank_heatmap. python figures/p_rank_heatmap.py [--quick] [--out DIR]"""
+from theory_lab.gallery import script_main
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="figures/out")
-    ap.add_argument("--store", default="results/figures")
-    a = ap.parse_args()
-    make(["p_rank_heatmap"], a.out, a.quick, a.store)
+    script_main("p_rank_heatmap")

@@ -1,15 +1,5 @@
-"""Make the 'paper_linreg' figure (see theory_lab.gallery.paper_linreg for what it shows).
-
-python figures/paper_linreg.py [--quick] [--out figures/out] [--store results/figures]
-"""
-import argparse
-
-from theory_lab.gallery import make
+"""The 'paper_linreg' figure: see theory_lab.gallery.paper_linreg. python figures/paper_linreg.py [--quick] [--out DIR]"""
+from theory_lab.gallery import script_main
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="figures/out")
-    ap.add_argument("--store", default="results/figures")
-    a = ap.parse_args()
-    make(["paper_linreg"], a.out, a.quick, a.store)
+    script_main("paper_linreg")

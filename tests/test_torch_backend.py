@@ -43,16 +43,20 @@ def tolerance(dtype: str, steps: int) -> float:
     return 100 * eps * steps
 
 
-@pytest.mark.parametrize("family,pp,method,mp", CASES, ids=IDS)
-def test_torch_cpu_float64_reproduces_numpy(family, pp, method, mp):
+def assert_parity(family, pp, method, mp, device):
+    """Same draws: torch float64 on ``device`` reproduces numpy's traces to dtype- and step-scaled tolerance."""
     pr = tl.make_problem(family, **pp)
     me = tl.Method(method, **mp)
     T = 60
     a = tl.run(pr, me, iters=T, seeds=5, seed=4)
-    b = tl.run(pr, me, iters=T, seeds=5, seed=4, backend="torch")
+    b = tl.run(pr, me, iters=T, seeds=5, seed=4, backend="torch", device=device)
     for name in ("f_gap", "grad_sq", "avg_grad_sq", "epochs", "bits"):
-        x, y = a.metric(name), b.metric(name)
-        assert max_rel_err(x, y) < tolerance("float64", T), name
+        assert max_rel_err(a.metric(name), b.metric(name)) < tolerance("float64", T), name
+
+
+@pytest.mark.parametrize("family,pp,method,mp", CASES, ids=IDS)
+def test_torch_cpu_float64_reproduces_numpy(family, pp, method, mp):
+    assert_parity(family, pp, method, mp, "cpu")
 
 
 def max_rel_err(x, y):

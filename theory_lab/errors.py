@@ -42,3 +42,17 @@ def check_range(field: str, value, low=None, high=None, *, integer: bool = False
     if bad_low or bad_high:
         raise InputError(field, f"got {value!r}; accepted range {rng}")
     return value
+
+
+def read_toml(path, field: str) -> dict:
+    """Parse a TOML file; a missing file or malformed TOML is an InputError naming ``field``."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(field, f"no such file {str(path)!r}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(field, f"malformed TOML in {path}: {exc}") from None

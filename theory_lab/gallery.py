@@ -280,3 +280,15 @@ def make(names=None, out="figures/out", quick: bool = True, store_dir="results/f
         done[n] = FIGURES[n](out, quick, store_dir)
         echo(f"{n:16s} {time.perf_counter() - t0:6.1f} s  -> {', '.join(str(p) for p in done[n])}")
     return done
+
+
+def script_main(name: str, argv=None):
+    """Entry point of the one-figure scripts in figures/: ``python figures/NAME.py [--quick] [--out DIR]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=(FIGURES[name].__doc__ or name).strip().splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes")
+    ap.add_argument("--out", default="figures/out")
+    ap.add_argument("--store", default="results/figures", help="parquet cache of the figure's sweeps")
+    a = ap.parse_args(argv)
+    make([name], a.out, a.quick, a.store)

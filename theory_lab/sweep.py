@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ import pandas as pd
 
 from . import __version__
 from .check import check
-from .errors import InputError, check_range
+from .errors import InputError, check_range, read_toml
 from .estimators import ESTIMATORS
 from .methods import METHODS, Method
 from .problems import FAMILIES, resolve_problem
@@ -341,12 +340,7 @@ def _bar(total, enabled):
 def load_spec(path) -> dict[str, Any]:
     """Read and validate a sweep spec (DESIGN.md); errors name the field."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("spec", f"no such file {str(path)!r}")
-    try:
-        spec = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError("spec", f"malformed TOML in {path}: {exc}") from None
+    spec = read_toml(path, "spec")
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         raise InputError(sorted(unknown)[0], f"unknown key in the sweep spec; accepted: {', '.join(sorted(SPEC_KEYS))}")

@@ -1,10 +1,9 @@
 """Problem families (THEORY.md section 3) and named instances (problems/*.toml)."""
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, read_toml
 from .base import FAMILIES, Problem
 from . import l1, least_squares, linreg, quadratic, softmax  # noqa: F401  (register the families)
 
@@ -19,13 +18,7 @@ def make_problem(family: str, **params) -> Problem:
 
 def load_problem(path) -> Problem:
     """Load a named instance: a TOML file with ``family = "..."`` and the family's parameters."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("problem", f"no such file {str(path)!r}")
-    try:
-        spec = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError("problem", f"malformed TOML in {path}: {exc}") from None
+    spec = read_toml(path, "problem")
     spec.pop("description", None)
     family = spec.pop("family", None)
     if family is None:
