@@ -172,6 +172,16 @@ def test_cost_counters_are_exact():
     assert abs(frac - 0.3) < 4 * np.sqrt(0.3 * 0.7 / per_step.size)
 
 
+def test_run_records_the_lyapunov_function():
+    """Phi_t = f_gap + (gamma Lam / q) e_t for PAGE-PL (THEORY.md 4.4), from the run alone."""
+    pr = lsq()
+    res = tl.run(pr, M("bernoulli-lora-page", p=0.5, rank=2, batch=2), iters=30, seeds=4)
+    c = res.constants
+    expected = res.metric("f_gap") + c.gamma * c.lam_max / c.q * res.metric("est_error")
+    np.testing.assert_allclose(res.metric("lyapunov"), expected, rtol=1e-12)
+    assert np.all(res.metric("est_error")[:, 0] == 0)            # G^0 = grad f(W^0): e_0 = 0
+
+
 def test_lyapunov_is_recorded_in_sweeps(tmp_path):
     t = tl.sweep(lsq(), "bernoulli-lora-page", {"p": [0.5]}, iters=20, seeds=4, method_params={"batch": 2},
                  store=tmp_path / "s.parquet", progress=False)

@@ -220,6 +220,11 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
                 step = gamma
             W_prev, W = W, method.step(W, G, step, t, streams, mstate)
     metrics_out = {k: bk.to_numpy(xp.stack(v, axis=1)).astype(np.float64) for k, v in records.items()}
+    lyap = theorem if theorem is not None else select_theorem(problem, method)
+    if lyap is not None and lyap.metric == "lyapunov" and "est_error" in metrics_out and "f_gap" in metrics_out \
+            and gamma != "polyak":
+        # the matching theorem's potential Phi_t = f_gap + c e_t (THEORY.md 4.4-4.6), per seed
+        metrics_out["lyapunov"] = np.asarray(lyap.measure(metrics_out, constants), dtype=np.float64)
     bk.synchronize()
     seconds = time.perf_counter() - start
     config = dict(problem=problem.family, m=problem.m, n=problem.n, problem_seed=problem.seed,

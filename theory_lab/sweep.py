@@ -253,8 +253,11 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
                           **(problem_params or {})}
         problem = problem.family
     workers = check_range("workers", workers, 1, 4096, integer=True)
+    if theorem is not None and not isinstance(theorem, str):
+        raise InputError("theorem", "sweeps take a theorem ID (the cache key and worker processes need a name); "
+                         "register a user Theorem with theory_lab.theorems.register(th) and pass th.id")
     base = dict(problem_params=problem_params or {}, method_params=method_params or {}, iters=iters,
-                seeds=seeds, seed=seed, theorem=theorem if theorem is None or isinstance(theorem, str) else None,
+                seeds=seeds, seed=seed, theorem=theorem,
                 confidence=confidence, backend=backend, device=device, dtype=dtype)
     points = expand_grid(grid)
     configs = [Config(problem, method, pt, base) for pt in points]      # validates everything first
