@@ -137,6 +137,8 @@ def get_theorem(theorem_id: str) -> Theorem:
 def select_theorem(problem, method) -> Theorem | None:
     """The theorem matching the method's estimator and the problem's class: EXACT results first,
     then PL (when the problem is PL), then NC."""
+    if method.spec.kind in ("joint", "chain"):
+        return None                        # factor training: outside the projected-step theory
     cands = [th for th in THEOREMS.values() if th.estimator == method.spec.estimator
              and th.not_applicable(problem, method) is None]
     order = {"EXACT": 0}
