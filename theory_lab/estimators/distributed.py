@@ -145,9 +145,13 @@ class EF21(_Compressed):
         al = self.comp.alpha(d)
         theta = 1.0 - math.sqrt(1.0 - al)
         beta = (1.0 - al) / theta if al < 1 else 0.0
-        # G^0 exactly (deterministic compressors: TopK, identity)
-        p = problem.bind(get_backend("numpy"))
-        cg = client_grads(p, p.W0[None])
-        g0 = self.comp.compress(cg, Streams(p.bk, 0, np.arange(1)), 0)
-        G0 = float(np.mean(np.sum((g0 - cg) ** 2, axis=(-2, -1))))
+        # G^0 exactly (deterministic compressors: TopK, identity); computed once per problem, since the
+        # constants are rebuilt for the stepsize, the run and the check
+        cache = self.__dict__.setdefault("_G0", {})
+        if id(problem) not in cache:
+            p = problem.bind(get_backend("numpy"))
+            cg = client_grads(p, p.W0[None])
+            g0 = self.comp.compress(cg, Streams(p.bk, 0, np.arange(1)), 0)
+            cache[id(problem)] = float(np.mean(np.sum((g0 - cg) ** 2, axis=(-2, -1))))
+        G0 = cache[id(problem)]
         return dict(alpha=al, theta=theta, beta=beta, G0=G0, **client_constants(problem))

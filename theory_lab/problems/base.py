@@ -153,6 +153,17 @@ class Problem:
         idx = self.dev_int["shards"]
         return self.minibatch_grad(W, self.bk.xp.broadcast_to(idx[None], (S,) + tuple(idx.shape)))
 
+    def gather_rows(self, idx, *names):
+        """Rows ``idx`` (S, ..., b) of the device arrays ``names``, each as (S, K, b, row...), where K is
+        the product of the middle axes; returns (middle shape, arrays). Used by ``minibatch_grad``."""
+        xp = self.bk.xp
+        S, mid, b = idx.shape[0], tuple(idx.shape[1:-1]), idx.shape[-1]
+        K = int(np.prod(mid)) if mid else 1
+        flat = xp.reshape(idx, (-1,))
+        rows = [xp.reshape(xp.take(self.dev[nm], flat, axis=0), (S, K, b) + tuple(self.dev[nm].shape[1:]))
+                for nm in names]
+        return mid, rows
+
     def minibatch_grad(self, W, idx):
         """Mean of the summands' gradients over the last axis of ``idx`` (S, ..., b) -> (S, ..., m, n)."""
         raise InputError("problem", f"{self.family} is not a finite sum; minibatch sampling needs "

@@ -84,14 +84,9 @@ class LeastSquares(Problem):
         return G, 0.5 * frob_inner(D, G, self.bk.xp)
 
     def minibatch_grad(self, W, idx):
-        xp = self.bk.xp
-        S, mid, b = idx.shape[0], tuple(idx.shape[1:-1]), idx.shape[-1]
-        K = int(np.prod(mid)) if mid else 1
-        flat = xp.reshape(idx, (-1,))
-        Xb = xp.reshape(xp.take(self.dev["X"], flat, axis=0), (S, K, b, self.m))
-        Yb = xp.reshape(xp.take(self.dev["Y"], flat, axis=0), (S, K, b, self.n))
-        G = Xb.mT @ (Xb @ W[:, None] - Yb) / b
-        return xp.reshape(G, (S,) + mid + (self.m, self.n))
+        mid, (Xb, Yb) = self.gather_rows(idx, "X", "Y")
+        G = Xb.mT @ (Xb @ W[:, None] - Yb) / idx.shape[-1]
+        return self.bk.xp.reshape(G, (W.shape[0],) + mid + (self.m, self.n))
 
     def heterogeneity_key(self):
         return self.Y[:, 0]

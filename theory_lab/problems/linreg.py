@@ -152,16 +152,11 @@ class LinregNoncvx(Problem):
 
     def minibatch_grad(self, W, idx):
         xp = self.bk.xp
-        S, mid, bsz = idx.shape[0], tuple(idx.shape[1:-1]), idx.shape[-1]
-        K = int(np.prod(mid)) if mid else 1
-        d = self.m * self.n
-        flat = xp.reshape(idx, (-1,))
-        Ab = xp.reshape(xp.take(self.dev["A"], flat, axis=0), (S, K, bsz, d))
-        bb = xp.reshape(xp.take(self.dev["b"], flat, axis=0), (S, K, bsz))
+        mid, (Ab, bb) = self.gather_rows(idx, "A", "b")
         x = self._flat(W)
         resid = xp.sum(Ab * x[:, None, None, :], axis=-1) - bb
-        g = xp.sum(Ab * resid[..., None], axis=2) / bsz + self.lam_r * _phi_prime(x, xp)[:, None, :]
-        return xp.reshape(g, (S,) + mid + (self.m, self.n))
+        g = xp.sum(Ab * resid[..., None], axis=2) / idx.shape[-1] + self.lam_r * _phi_prime(x, xp)[:, None, :]
+        return xp.reshape(g, (W.shape[0],) + mid + (self.m, self.n))
 
     def heterogeneity_key(self):
         return self.b

@@ -130,11 +130,6 @@ class SoftmaxRegression(Problem):
         return A.T @ (self._softmax(A @ W) - self.dev["Y1"]) / self.n_samples + self._reg_grad(W)
 
     def minibatch_grad(self, W, idx):
-        xp = self.bk.xp
-        S, mid, b = idx.shape[0], tuple(idx.shape[1:-1]), idx.shape[-1]
-        K = int(np.prod(mid)) if mid else 1
-        flat = xp.reshape(idx, (-1,))
-        Ab = xp.reshape(xp.take(self.dev["A"], flat, axis=0), (S, K, b, self.m))
-        Yb = xp.reshape(xp.take(self.dev["Y1"], flat, axis=0), (S, K, b, self.n))
-        G = Ab.mT @ (self._softmax(Ab @ W[:, None]) - Yb) / b + self._reg_grad(W)[:, None]
-        return xp.reshape(G, (S,) + mid + (self.m, self.n))
+        mid, (Ab, Yb) = self.gather_rows(idx, "A", "Y1")
+        G = Ab.mT @ (self._softmax(Ab @ W[:, None]) - Yb) / idx.shape[-1] + self._reg_grad(W)[:, None]
+        return self.bk.xp.reshape(G, (W.shape[0],) + mid + (self.m, self.n))
