@@ -3,6 +3,8 @@
 import pytest
 
 import theory_lab as tl
+
+from conftest import mutate
 from theory_lab.theorems import THEOREMS
 
 HERE = __import__("pathlib").Path(__file__).resolve().parents[1] / "problems"
@@ -83,3 +85,30 @@ def test_sgd_minibatch_theorems_hold():
         for tid in ("SGD-NC", "SGD-PL"):
             rep = tl.check(lsq, me, iters=300, seeds=500, theorem=tid, seed=3)
             assert rep.verdict == "holds", rep.table()
+
+
+# Deliberately wrong versions of the core theorems, on instances where the true bound is tight:
+# the isotropic quadratic makes GD-PL, EXACT-ISO and EXACT-ISO-SGD exact and GD-NC tight up to
+# 1 - q^T (THEORY.md 5.1-5.2); SGD-NC on the Kronecker quadratic at gamma = 0.3/L sits at 0.92 of its bound.
+MUTANTS = {
+    "GD-PL": (lambda: tl.load_problem(HERE / "appendix_iso.toml"),
+              lambda: tl.Method("bernoulli-lora-gd", p=0.5, rank=2, stepsize=0.5), 40, 2000, dict(rate=2.0)),
+    "GD-NC": (lambda: tl.load_problem(HERE / "appendix_iso.toml"),
+              lambda: tl.Method("bernoulli-lora-gd", p=0.5, rank=2, stepsize=1.0), 200, 1000, dict(scale=0.8)),
+    "SGD-PL": (lambda: tl.load_problem(HERE / "appendix_iso.toml"),
+               lambda: tl.Method("bernoulli-lora-sgd", p=0.5, rank=2, noise_std=0.3, stepsize=1.0), 60, 2000,
+               dict(scale=0.8)),
+    "SGD-NC": CASES["SGD-NC"][:4] + (dict(scale=0.7),),
+    "EXACT-ISO": CASES["EXACT-ISO"][:4] + (dict(rate=1.1, kind="EXACT"),),
+    "EXACT-ISO-SGD": CASES["EXACT-ISO-SGD"][:4] + (dict(scale=0.9, kind="EXACT"),),
+}
+
+
+@pytest.mark.parametrize("tid", sorted(MUTANTS))
+def test_wrong_core_theorem_is_caught(tid):
+    problem, method, T, S, how = MUTANTS[tid]
+    pr, me = problem(), method()
+    true = tl.check(pr, me, iters=T, seeds=S, theorem=tid, seed=7)
+    assert true.verdict in ("holds", "tight", "inconclusive", "match"), true.table()
+    rep = tl.check(pr, me, iters=T, seeds=S, theorem=mutate(tid, **how), seed=7)
+    assert rep.verdict == ("mismatch" if how.get("kind") == "EXACT" else "violated"), rep.table()

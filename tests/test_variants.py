@@ -8,6 +8,8 @@ import pytest
 import theory_lab as tl
 from theory_lab.theorems import THEOREMS
 
+from conftest import mutate
+
 HERE = Path(__file__).resolve().parents[1] / "problems"
 M = tl.Method
 
@@ -67,21 +69,6 @@ def test_variant_theorem_holds(tid):
     rep = tl.check(problem(), method(), iters=T, seeds=S, theorem=tid, seed=11)
     assert rep.verdict == "holds", rep.table()
     assert rep.diverged == 0 and rep.max_tightness <= 1 + 1e-9
-
-
-def mutate(tid, scale=None, rate=None):
-    """A too-optimistic copy: the bound times ``scale`` (< 1), or every contraction factor q^t
-    replaced by q^(rate t) (rate > 1), evaluated by substituting T -> rate T in the original bound
-    where the bound is a pure geometric decay."""
-    th = THEOREMS[tid]
-    if scale is not None:
-        bound = lambda t, c: scale * th.bound(t, c)       # noqa: E731
-    else:
-        bound = lambda t, c: th.bound(rate * np.asarray(t, float), c)   # noqa: E731
-    return tl.Theorem(id=f"{tid}-mutant", metric=th.metric, bound=bound, measure=th.measure, kind="UPPER",
-                      condition=th.condition, max_stepsize=th.max_stepsize,
-                      recommended_stepsize=th.recommended_stepsize, skip_t0=th.skip_t0, estimator=th.estimator,
-                      needs_smooth=th.needs_smooth)
 
 
 # (problem, method, T, seeds, mutation) on instances where the true bound is reasonably tight:
