@@ -42,7 +42,7 @@ for m, r, S in [(4096, 16, 8), (1024, 8, 64), (256, 8, 64)]:
         "G@Q and Q^T G": t(lambda: (G @ Q, Q.mT @ G)),
         "outer@inner + W": t(lambda: outer @ inner + W),
         "baddbmm update": t(lambda: torch.baddbmm(W, outer, inner)),
-        "method.step": t(lambda: me.step(W, G, 0.1, 3, st)),
+        "method.step": t(lambda: me.spec.rule.step(me, W, G, 0.1, 3, st, None)),
         "full step": t(lambda: me.step(W, bk.matmul_add(Sigma, W, negC), 0.1, 3, st)),
     }
     print(f"m=n={m} r={r} S={S}: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items()))

@@ -33,7 +33,7 @@ def test_joint_lora_divergence_grows_with_init_scale():
     """gamma = 1/L: the factored objective is not L-smooth, so large A^0 diverges (Appendix A: 0, 11, 91 of
     200 at s = 0.3, 1, 2). Fixed master seed; the counts are deterministic."""
     pr = cex()
-    counts = [tl.run(pr, tl.Method("lora", rank=1, init_scale=s), iters=200, seeds=200).diverged()
+    counts = [tl.run(pr, tl.Method("lora", rank=1, init_scale=s, stepsize=1 / pr.L), iters=200, seeds=200).diverged()
               for s in (0.3, 1.0, 2.0)]
     assert counts[0] == 0 and counts[0] < counts[1] < counts[2] and counts[2] >= 40
 
@@ -50,7 +50,8 @@ def test_asymm_lora_stalls_and_cola_reaches_the_optimum():
     assert tl.Method("asymm-lora", rank=1).lam(pr)[0] == 0.0
     np.testing.assert_allclose(asym[:, -1], asym[:, 200], rtol=1e-9)        # stalled in its fixed subspace
     assert asym[:, -1].min() > 0.1
-    cola = tl.run(pr, tl.Method("cola", rank=1, link_steps=10, init_scale=0.3), iters=2000, seeds=20)
+    cola = tl.run(pr, tl.Method("cola", rank=1, link_steps=10, init_scale=0.3, stepsize=1 / pr.L), iters=2000,
+                  seeds=20)
     assert cola.diverged() == 0 and cola.metric("f_gap")[:, -1].max() < 1e-6 * pr.delta0
     rep = tl.check(pr, tl.Method("lora", rank=1), iters=5, seeds=4)
     assert rep.verdict == "not-applicable"

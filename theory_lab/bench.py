@@ -79,7 +79,7 @@ def bench_one(m: int, rank: int, seeds: int, backend="numpy", device="cpu", dtyp
 
     def step():
         G = bk.matmul_add(Sigma, W, negC)           # the engine's least-squares gradient
-        method.step(W, G, gamma, state["t"], streams)
+        method.spec.rule.step(method, W, G, gamma, state["t"], streams, None)
         state["t"] += 1
 
     Q = xp.linalg.qr(bk.asarray(rng.standard_normal((seeds, m, rank)))).Q
@@ -93,13 +93,14 @@ def bench_one(m: int, rank: int, seeds: int, backend="numpy", device="cpu", dtyp
 
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    t_step = _timeit(step, bk, repeat)
-    peak = math.nan
-    if bk.name == "torch" and bk.device == "cuda":
-        import torch
+    with bk.context():
+        t_step = _timeit(step, bk, repeat)
+        peak = math.nan
+        if bk.name == "torch" and bk.device == "cuda":
+            import torch
 
-        peak = torch.cuda.max_memory_allocated() / 1e9
-    t_mm = _timeit(products, bk, repeat)
+            peak = torch.cuda.max_memory_allocated() / 1e9
+        t_mm = _timeit(products, bk, repeat)
     flops = seeds * (2.0 * m * m * n + 4.0 * m * n * rank)
     return BenchRow(bk.name, bk.device, bk.dtype, bool(tf32), m, n, rank, seeds, 1e3 * t_step, 1e3 * t_mm,
                     t_step / t_mm, flops / t_step / 1e12, flops / t_mm / 1e12, t_mm / t_step,
@@ -109,6 +110,11 @@ def bench_one(m: int, rank: int, seeds: int, backend="numpy", device="cpu", dtyp
 def run_bench(sizes=(64, 256, 1024), ranks=(1, 8), seeds=(8,), backend="numpy", device="cpu", dtype="float64",
               tf32=False, repeat=5, csv=None, echo=print) -> list[BenchRow]:
     """Bench every (size, rank, seeds) combination with rank <= size; print a table, write CSV."""
+    repeat = check_range("repeat", repeat, 1, 10_000, integer=True)
+    if csv:
+        from .errors import writable_file
+
+        writable_file("csv", csv)
     rows = []
     for m in sizes:
         check_range("sizes", m, 1, 65536, integer=True)

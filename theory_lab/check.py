@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError, check_range
 from .methods import Method
-from .problems import resolve_problem
-from .runner import build_constants, resolve_stepsize, run
-from .theorems import THEOREMS, Theorem, get_theorem, select_theorem
+from .plan import Plan, make_plan
+from .runner import RunResult, execute
+from .theorems import THEOREMS
 from .verify import numerical_slack, cochran_ok, exact_verdict, fit_linear_rate, fit_loglog_slope, skewness, upper_verdict
 
 VERDICTS = ("holds", "violated", "tight", "inconclusive", "not-applicable", "match", "mismatch")
@@ -57,14 +57,13 @@ class CheckResult:
     result: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self) if False else {k: getattr(self, k) for k in self.__dataclass_fields__}
-        for k in ("checkpoints", "mean_curve", "lcb_curve", "ucb_curve", "bound_curve", "result"):
-            d.pop(k)
-        d["rate_empirical_ci"] = list(d["rate_empirical_ci"])
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+        """The scalar fields, with every non-finite number as None (strict JSON has no NaN)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__
+             if k not in ("checkpoints", "mean_curve", "lcb_curve", "ucb_curve", "bound_curve", "result")}
+        return _strict(d)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=float)
+        return json.dumps(self.to_dict(), allow_nan=False)
 
     def table(self) -> str:
         """Human-readable summary (the CLI's output)."""
@@ -94,76 +93,69 @@ class CheckResult:
         return "\n".join(lines)
 
 
-def _resolve_theorem(theorem, problem, method) -> Theorem | None:
-    if theorem is None:
-        return select_theorem(problem, method)
-    if isinstance(theorem, Theorem):
-        return theorem
-    return get_theorem(str(theorem))
+def _strict(value):
+    """Plain JSON types, non-finite floats as None, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value if value is None or isinstance(value, str) else str(value)
 
 
 def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=None,
           confidence: float = 0.95, seed: int = 0, backend="numpy", device: str = "cpu",
           dtype: str = "float64", tau: float = 0.05, checkpoints=None) -> CheckResult:
     """Run ``seeds`` independent runs and judge ``theorem`` (None: the one matching the method and
-    the problem's class) at every checkpoint, per THEORY.md section 7."""
-    problem = resolve_problem(problem)
+    the problem's class) at every checkpoint, per THEORY.md section 7: ``run`` + ``judge``."""
     confidence = check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
     tau = check_range("tau", tau, 0.0, None, low_open=True)
-    iters = check_range("iters", iters, 1, 10_000_000, integer=True)
-    seeds = check_range("seeds", seeds, 2, 100_000_000, integer=True)
-    method.validate(problem)
-    th = _resolve_theorem(theorem, problem, method)
-    base = dict(problem=problem.describe(), method=repr(method), seeds=seeds, iters=iters,
-                confidence=confidence)
-    if th is None:
+    plan = make_plan(problem, method, iters, seeds, seed, backend, device, dtype, checkpoints, theorem,
+                     min_seeds=2)
+    if plan.theorem is None:
         return CheckResult(theorem="none", kind="", metric="", verdict="not-applicable",
-                           reason=f"no registered theorem covers {method.name} on {problem.family}", **base)
-    if th.estimator is not None and th.estimator != method.spec.estimator:
-        return CheckResult(theorem=th.id, kind=th.kind, metric=th.metric, verdict="not-applicable",
-                           provenance=th.provenance,
-                           reason=f"{th.id} is about the {th.estimator} estimator, {method.name} uses "
-                                  f"{method.spec.estimator}", **base)
-    reason = th.not_applicable(problem, method)
-    gamma = resolve_stepsize(problem, method, th, iters)
-    c = build_constants(problem, method, gamma if gamma != "polyak" else None, iters)
-    if reason is None and c.lam_min <= 0:
-        reason = f"lam_min^p = {c.lam_min:.3g}: assumption A3 (lam_min > 0) fails"
-    if reason is None:
-        reason = th.stepsize_reason(c)
-    u = float(th.weight_u(c)) if th.weight_u is not None and reason is None else 0.0
-    result = run(problem, method, iters=iters, seeds=seeds, seed=seed, backend=backend, device=device,
-                 dtype=dtype, checkpoints=checkpoints, grad_weight_u=u, theorem=th)
-    t = result.checkpoints
-    if th.measure is not None:
-        try:
-            X = np.asarray(th.measure({**result.metrics, "t": t[None, :].astype(float)}, c), dtype=float)
-        except (KeyError, AttributeError) as exc:
-            raise InputError("theorem", f"{th.id} cannot be measured on this run: {exc}") from None
-        result.metrics[th.metric] = X
-    else:
-        X = result.metric(th.metric)
+                           reason=f"no registered theorem covers {plan.method.name} on {plan.problem.describe()}",
+                           **_header(plan, confidence))
+    return judge(plan, execute(plan), confidence, tau)
+
+
+def _header(plan: Plan, confidence: float) -> dict[str, Any]:
+    return dict(problem=plan.problem.describe(), method=repr(plan.method), seeds=plan.seeds, iters=plan.iters,
+                confidence=confidence)
+
+
+def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 0.05) -> CheckResult:
+    """Verdict of ``plan.theorem`` on a run of ``plan`` (THEORY.md section 7)."""
+    th, c = plan.theorem, plan.constants
+    if th.metric not in result.metrics:
+        raise InputError("theorem", f"{th.id} cannot be measured on this run (metric {th.metric!r} "
+                         f"needs {', '.join(sorted(result.metrics))} and the constants it names)")
+    t, X = result.checkpoints, result.metrics[th.metric]
     if th.skip_t0:
         X, t = X[:, t > 0], t[t > 0]
     diverged = result.diverged(th.metric)
     out = CheckResult(theorem=th.id, kind=th.kind, metric=th.metric, verdict="not-applicable",
                       provenance=th.provenance, gamma=result.gamma, lam_min=c.lam_min, lam_max=c.lam_max,
-                      diverged=diverged, result=result, checkpoints=t, **base)
+                      diverged=diverged, result=result, checkpoints=t, **_header(plan, confidence))
     out.measured = float(np.mean(X[:, -1])) if diverged == 0 else math.inf
     out.skewness = skewness(X[:, -1])
-    if reason is not None:
-        out.reason = reason
+    if plan.reason is not None:
+        out.reason = plan.reason
         return out
     try:
         bound = th.evaluate(t, c)
     except AttributeError as exc:
         raise InputError("theorem", f"{th.id}: {exc}") from None
-    alpha = 1 - confidence
+    rel = numerical_slack(plan.backend.dtype)
     if th.kind == "EXACT":
-        verdict, st = exact_verdict(X, bound, alpha, numerical_slack(dtype))
-        out.rate_kind = "linear, per step"
+        verdict, st = exact_verdict(X, bound, 1 - confidence, rel)
     else:
-        verdict, st = upper_verdict(X, bound, alpha, tau, numerical_slack(dtype))
+        verdict, st = upper_verdict(X, bound, 1 - confidence, tau, rel)
     out.verdict = verdict
     out.mean_curve, out.lcb_curve, out.ucb_curve, out.bound_curve = st.mean, st.lcb, st.ucb, bound
     out.bound = float(bound[-1])
@@ -172,6 +164,12 @@ def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=N
         ratio = st.mean / bound
     out.tightness = float(ratio[-1])
     out.max_tightness = float(np.nanmax(ratio)) if np.any(np.isfinite(ratio)) else math.nan
+    _rates(out, th, c, t, X)
+    _notes(out, diverged, plan.seeds, verdict)
+    return out
+
+
+def _rates(out: CheckResult, th, c, t, X) -> None:
     if th.rate is not None:
         floor = float(th.floor(c)) if th.floor is not None else 0.0
         out.rate_empirical, out.rate_empirical_ci = fit_linear_rate(t, X, floor)
@@ -181,6 +179,9 @@ def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=N
         out.rate_empirical = fit_loglog_slope(t, X)
         out.rate_theory = -1.0
         out.rate_kind = "log-log slope in T"
+
+
+def _notes(out: CheckResult, diverged: int, seeds: int, verdict: str) -> None:
     if diverged:
         out.notes.append(f"{diverged} of {seeds} seeds diverged (inf/NaN); the mean is infinite")
     if not cochran_ok(out.skewness, seeds):
@@ -188,7 +189,6 @@ def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=N
                          "seeds for trustworthy t-intervals (Cochran); add seeds")
     if verdict == "violated":
         out.notes.append("re-run with more seeds (and another master seed) before concluding")
-    return out
 
 
-__all__ = ["check", "CheckResult", "VERDICTS", "THEOREMS"]
+__all__ = ["check", "judge", "CheckResult", "VERDICTS", "THEOREMS"]

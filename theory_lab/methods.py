@@ -17,12 +17,110 @@ No theorem covers the last three; their ``"theory"`` stepsize is 1/L.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
 
 from .errors import InputError, check_range
-from .estimators import make_estimator
+from .estimators import ESTIMATORS, make_estimator
 from .sketches import SKETCHES, lambda_bounds, parse_sketch, project_left, project_right
+
+
+# ------------------------------------------------------------------------------ step rules
+class StepRule:
+    """How a method moves W given the estimate G: one small object per kind of method.
+
+    ``lam(method, problem)`` gives (lambda_min^p, lambda_max^p, Monte Carlo error of both);
+    ``init(method, W, streams)`` the rule's own per-run state (None for projected steps);
+    ``step(method, W, G, gamma, t, streams, state)`` returns (W^{t+1}, state), never mutating state.
+    """
+
+    name: ClassVar[str] = ""
+    #: covered by the projected-step theory of THEORY.md (theorems may be selected)
+    theory: ClassVar[bool] = True
+    #: the rank is a sketch / factor rank, so it must lie in [1, min(m, n)]
+    ranked: ClassVar[bool] = True
+    #: method parameters only this rule uses (beyond p, rank, sketch, stepsize, factor)
+    extra: ClassVar[tuple[str, ...]] = ()
+
+    def lam(self, method, problem) -> tuple[float, float, float]:
+        lam, Lam = lambda_bounds((method.sketch_left, method.sketch_right), problem.m, problem.n,
+                                 method.rank, method.p)
+        ml, mr = method.sketch_left.moments(problem.m, method.rank), \
+            method.sketch_right.moments(problem.n, method.rank)
+        return lam, Lam, method.p * ml.err + (1 - method.p) * mr.err
+
+    def init(self, method, W, streams):
+        return None
+
+    def step(self, method, W, G, gamma, t, streams, state):
+        if 0.0 < method.p < 1.0:
+            return method.direction(G, t, streams, W=W, gamma=gamma), state
+        return W - gamma * method.direction(G, t, streams), state
+
+
+class Projected(StepRule):
+    """W <- W - gamma S_t(G), a fresh sketch every step (Bernoulli-LoRA, RAC-LoRA)."""
+
+    name = "projected"
+
+
+class Full(StepRule):
+    """W <- W - gamma G: full-parameter GD (H = I, lambda = 1)."""
+
+    name = "full"
+    ranked = False
+
+    def lam(self, method, problem):
+        return 1.0, 1.0, 0.0
+
+    def step(self, method, W, G, gamma, t, streams, state):
+        return W - gamma * G, state
+
+
+class Frozen(StepRule):
+    """One sketch drawn at step 0 and kept for the whole run (AsymmLoRA): H is fixed, so
+    lambda_min(H) = 0 unless r >= d."""
+
+    name = "frozen"
+
+    def lam(self, method, problem):
+        d = problem.m if method.p == 1.0 else problem.n
+        return (1.0 if method.rank >= d else 0.0), 1.0, 0.0
+
+    def step(self, method, W, G, gamma, t, streams, state):
+        return W - gamma * method.direction(G, 0, streams), state
+
+
+class Joint(StepRule):
+    """Joint LoRA: GD on both factors B, A (outside the projected-step theory, THEORY.md 3(g))."""
+
+    name = "joint"
+    theory = False
+    extra = ("init_scale",)
+    link_steps: int | None = None
+
+    def lam(self, method, problem):
+        return 0.0, 1.0, 0.0
+
+    def init(self, method, W, streams):
+        from .baselines import JointFactors
+
+        return JointFactors.start(W, method.rank, method.init_scale, streams)
+
+    def step(self, method, W, G, gamma, t, streams, state):
+        links = method.link_steps if self.link_steps else None
+        return state.step(W, G, gamma, t, streams, links)
+
+
+class Chain(Joint):
+    """Chain of LoRA: joint links merged into W and restarted every ``link_steps`` steps."""
+
+    name = "chain"
+    extra = ("init_scale", "link_steps")
+    link_steps = True
 
 
 @dataclass(frozen=True)
@@ -32,8 +130,7 @@ class MethodSpec:
     sketched: bool = True
     one_side: bool = False
     summary: str = ""
-    #: "projected" (W - gamma S_t(G)), "frozen" (one sketch for the whole run), "joint", "chain"
-    kind: str = "projected"
+    rule: StepRule = field(default_factory=Projected)
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -53,32 +150,51 @@ _spec("bernoulli-lora-marina", "marina", summary="Bernoulli-LoRA with MARINA (MA
 _spec("bernoulli-lora-ef21", "ef21", summary="Bernoulli-LoRA with EF21 error feedback (EF21-NC, EF21-PL)")
 _spec("bernoulli-lora-subgd", "subgradient",
       summary="Bernoulli-LoRA subgradient method, stepsize constant or polyak (NS-CONST, NS-POLYAK)")
-_spec("gd", "gd", sketched=False, summary="full-parameter gradient descent (lambda = 1)")
+_spec("gd", "gd", sketched=False, rule=Full(), summary="full-parameter gradient descent (lambda = 1)")
 _spec("rac-lora", "gd", one_side=True, summary="RAC-LoRA: one fixed side (p=1 random B, p=0 random A)")
 _spec("rac-lora-sgd", "sgd", one_side=True, summary="RAC-LoRA with stochastic gradients")
-_spec("asymm-lora", "gd", one_side=True, kind="frozen",
+_spec("asymm-lora", "gd", one_side=True, rule=Frozen(),
       summary="AsymmLoRA: one random factor frozen for the whole run (p=0: A frozen, B trained)")
-_spec("lora", "gd", sketched=False, kind="joint", summary="joint LoRA: GD on both factors B, A (B0 = 0)")
-_spec("cola", "gd", sketched=False, kind="chain", summary="Chain of LoRA: joint LoRA links, merged and restarted")
+_spec("lora", "gd", sketched=False, rule=Joint(), summary="joint LoRA: GD on both factors B, A (B0 = 0)")
+_spec("cola", "gd", sketched=False, rule=Chain(), summary="Chain of LoRA: joint LoRA links, merged and restarted")
+
+#: method parameters every method takes (the rest are the estimator's or the step rule's)
+COMMON = ("p", "rank", "sketch", "stepsize", "factor")
+SKETCH_EXTRA = ("left_groups", "right_groups")
+
+
+def method_parameters(name: str) -> tuple[str, ...]:
+    """Every keyword ``Method(name, ...)`` accepts: common, sketch, step-rule and estimator ones."""
+    spec = METHODS[name]
+    return COMMON + (SKETCH_EXTRA if spec.sketched else ()) + spec.rule.extra + \
+        ESTIMATORS[spec.estimator].accepted()
 
 
 class Method:
-    """A configured method (see module docstring)."""
+    """A configured method (see module docstring). Immutable once built: ``bind(problem)`` gives a
+    copy resolved for one problem (estimator defaults filled, rank checked), leaving this one as is."""
 
     def __init__(self, name: str, p: float | None = None, rank: int = 1, sketch: str = "gaussian",
-                 stepsize: str | float = "theory", factor: float = 1.0, alpha: float = 1.0,
-                 left_groups=None, right_groups=None, init_scale: float = 1.0, link_steps: int = 10,
-                 **estimator_params):
+                 stepsize: str | float = "theory", factor: float = 1.0, left_groups=None, right_groups=None,
+                 init_scale: float | None = None, link_steps: int | None = None, **estimator_params):
         if name not in METHODS:
             raise InputError("method", f"unknown method {name!r}; accepted: {', '.join(METHODS)}")
-        self.spec = METHODS[name]
+        self.spec = spec = METHODS[name]
         self.name = name
-        self.init_scale = check_range("init_scale", init_scale, 0.0, None, low_open=True)
-        self.link_steps = check_range("link_steps", link_steps, 1, None, integer=True)
+        accepted = method_parameters(name)
+        given = dict(estimator_params, left_groups=left_groups, right_groups=right_groups,
+                     init_scale=init_scale, link_steps=link_steps)
+        for key, val in given.items():
+            if val is not None and key not in accepted:
+                raise InputError(key, f"not a parameter of {name}; accepted: {', '.join(accepted)}")
+        self.init_scale = check_range("init_scale", 1.0 if init_scale is None else init_scale, 0.0, None,
+                                      low_open=True)
+        self.link_steps = check_range("link_steps", 10 if link_steps is None else link_steps, 1, None,
+                                      integer=True)
         if p is None:
-            p = (0.0 if self.spec.kind == "frozen" else 1.0) if self.spec.one_side else 0.5
+            p = (0.0 if isinstance(spec.rule, Frozen) else 1.0) if spec.one_side else 0.5
         self.p = check_range("p", p, 0.0, 1.0)
-        if self.spec.one_side and self.p not in (0.0, 1.0):
+        if spec.one_side and self.p not in (0.0, 1.0):
             raise InputError("p", f"{name} trains one fixed side; accepted: 1 (random B, train A) or "
                              "0 (random A, train B)")
         self.rank = check_range("rank", rank, 1, None, integer=True)
@@ -89,42 +205,35 @@ class Method:
         self.sketch_name = str(sketch)
         self.sketch_params = {"left_groups": left_groups, "right_groups": right_groups}
         self.sketch_left, self.sketch_right = parse_sketch(self.sketch_name, **self.sketch_params)
-        if stepsize == "constant":
-            stepsize = "theory"          # the theorem's constant stepsize (NS-CONST: gamma*)
-        if stepsize == "polyak" and self.spec.estimator != "subgradient":
-            raise InputError("stepsize", "polyak is the subgradient method's rule (bernoulli-lora-subgd); "
-                             "accepted here: theory, constant or a positive number")
-        if isinstance(stepsize, str) and stepsize not in ("theory", "polyak"):
-            try:
-                stepsize = float(stepsize)
-            except ValueError:
-                raise InputError("stepsize", f"got {stepsize!r}; accepted: theory, constant, polyak or a "
-                                 "positive number") from None
-        if not isinstance(stepsize, str):
-            stepsize = check_range("stepsize", stepsize, 0.0, None, low_open=True)
-        self.stepsize = stepsize
+        self.stepsize = _parse_stepsize(stepsize, spec)
         self.factor = check_range("factor", factor, 0.0, None, low_open=True)
-        self.alpha = check_range("alpha", alpha, 0.0, None, low_open=True)
-        self.estimator = make_estimator(self.spec.estimator, **estimator_params)
+        self.estimator = make_estimator(spec.estimator, **estimator_params)
 
     # ------------------------------------------------------------------ setup
+    def bind(self, problem) -> "Method":
+        """A copy resolved for ``problem``: rank range checked, estimator defaults filled in."""
+        if self.spec.rule.ranked:
+            check_range("rank", self.rank, 1, min(problem.m, problem.n), integer=True)
+        new = object.__new__(Method)
+        new.__dict__.update(self.__dict__)
+        new.estimator = self.estimator.resolve(problem)
+        return new
+
     def validate(self, problem) -> None:
         """Check the method against a problem (rank range, estimator needs)."""
-        if self.spec.sketched or self.spec.kind in ("joint", "chain"):
-            check_range("rank", self.rank, 1, min(problem.m, problem.n), integer=True)
-        self.estimator.validate(problem)
+        self.bind(problem)
 
-    def lam(self, problem) -> tuple[float, float]:
-        """(lambda_min^p, lambda_max^p), conservative where Monte Carlo is involved."""
-        if self.spec.kind in ("joint", "chain"):
-            return 0.0, 1.0                      # no projected-step theory (THEORY.md 3(g))
-        if not self.spec.sketched:
-            return 1.0, 1.0
-        if self.spec.kind == "frozen":
-            d = problem.m if self.p == 1.0 else problem.n
-            return (1.0 if self.rank >= d else 0.0), 1.0      # H is fixed: lambda_min(H) = 0 if r < d
-        return lambda_bounds((self.sketch_left, self.sketch_right), problem.m, problem.n, self.rank,
-                             self.p, conservative=True)
+    def lam(self, problem, conservative: bool = True) -> tuple[float, float]:
+        """(lambda_min^p, lambda_max^p); with ``conservative`` the Monte Carlo error is subtracted
+        from lambda_min and added to lambda_max (right for UPPER bounds); else the point values."""
+        lam, Lam, err = self.spec.rule.lam(self, problem)
+        if conservative and err > 0:
+            return max(lam - err, 0.0), min(Lam + err, 1.0)
+        return lam, Lam
+
+    def lam_error(self, problem) -> float:
+        """Monte Carlo error radius of lambda_min^p and lambda_max^p (0 where they are exact)."""
+        return self.spec.rule.lam(self, problem)[2]
 
     def r_m_sq(self, problem) -> float | None:
         """R_M^2 = ||W0 - W*||^2 in the M_p^{-1} norm (THEORY.md 1.3); every law here has a diagonal
@@ -134,8 +243,6 @@ class Method:
         D2 = (problem.W0 - problem.W_star) ** 2
         if not self.spec.sketched:
             return float(D2.sum())
-        import numpy as np
-
         hb = self.sketch_left.expected_H_diag(problem.m, self.rank)
         ha = self.sketch_right.expected_H_diag(problem.n, self.rank)
         weight = self.p * hb[:, None] + (1 - self.p) * ha[None, :]
@@ -150,36 +257,15 @@ class Method:
         """Flat parameters (for tables and hashing)."""
         out = dict(method=self.name, p=self.p, rank=self.rank, sketch=self.sketch_name,
                    stepsize=self.stepsize, factor=self.factor)
-        if self.spec.kind in ("joint", "chain"):
-            out["init_scale"] = self.init_scale
-        if self.spec.kind == "chain":
-            out["link_steps"] = self.link_steps
-        out.update({k: v for k, v in self.estimator.params.items()})
+        for key in self.spec.rule.extra:
+            out[key] = getattr(self, key)
+        out.update(self.estimator.params)
         return out
 
     def __repr__(self):
         return f"Method({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
 
     # ------------------------------------------------------------------ step
-    def init_state(self, problem, W, streams):
-        """Per-run state of the factor-training baselines (None for projected steps)."""
-        if self.spec.kind in ("joint", "chain"):
-            from .baselines import JointFactors
-
-            return JointFactors(W, self.rank, self.init_scale, streams,
-                                self.link_steps if self.spec.kind == "chain" else None)
-        return None
-
-    def step(self, W, G, gamma: float, t: int, streams, state=None):
-        """W - gamma S_t(G) for every seed (factor baselines: their own update)."""
-        if state is not None:
-            return state.step(W, G, gamma, t, streams)
-        if self.spec.kind == "frozen":
-            t = 0                                  # the counter-based draw of step 0, every step
-        if self.spec.sketched and 0.0 < self.p < 1.0:
-            return self.direction(G, t, streams, W=W, gamma=gamma)
-        return W - gamma * self.direction(G, t, streams)
-
     def direction(self, G, t: int, streams, W=None, gamma: float = 1.0):
         """S_t(G) for every seed: H_B G with probability p, G H_A otherwise (one coin per seed).
 
@@ -219,3 +305,23 @@ class Method:
         if W is None:
             return outer @ inner
         return streams.backend.matmul_add(outer, inner, W)     # W + outer @ inner, add fused in the GEMM
+
+
+def _parse_stepsize(stepsize, spec: MethodSpec):
+    """"theory" (alias "constant"), "polyak" (the subgradient method only) or a positive number."""
+    if stepsize == "constant":
+        return "theory"          # the theorem's constant stepsize (NS-CONST: gamma*)
+    if stepsize == "polyak":
+        if spec.estimator != "subgradient":
+            raise InputError("stepsize", "polyak is the subgradient method's rule (bernoulli-lora-subgd); "
+                             "accepted here: theory, constant or a positive number")
+        return stepsize
+    if isinstance(stepsize, str) and stepsize != "theory":
+        try:
+            stepsize = float(stepsize)
+        except ValueError:
+            raise InputError("stepsize", f"got {stepsize!r}; accepted: theory, constant, polyak or a "
+                             "positive number") from None
+    if isinstance(stepsize, str):
+        return stepsize
+    return check_range("stepsize", stepsize, 0.0, None, low_open=True)

@@ -17,24 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from .backend import get_backend
 from .backend.random import Streams
-from .errors import InputError, check_range
+from .errors import InputError
 from .methods import Method
-from .problems import Problem, resolve_problem
+from .plan import Plan, default_checkpoints, make_plan
 from .problems.base import frob_inner
-from .theorems import Constants, select_theorem
+from .theorems import Constants
 
 METRICS = ("f_gap", "grad_sq", "avg_grad_sq", "wavg_grad_sq", "dist_sq")
-
-
-def default_checkpoints(iters: int, dense_up_to: int = 1000, n_log: int = 300) -> np.ndarray:
-    """Every step up to ``dense_up_to`` iterations; otherwise about ``n_log`` log-spaced points.
-    Always includes 0 and ``iters``."""
-    if iters <= dense_up_to:
-        return np.arange(iters + 1)
-    pts = np.unique(np.round(np.geomspace(1, iters, n_log)).astype(int))
-    return np.unique(np.concatenate([[0], pts, [iters]]))
 
 
 @dataclass
@@ -58,6 +48,7 @@ class RunResult:
     constants: Constants
     config: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    theorem: str | None = None
 
     def metric(self, name: str) -> np.ndarray:
         """(seeds, checkpoints) array of a metric."""
@@ -88,150 +79,115 @@ class RunResult:
         return frame
 
 
-def build_constants(problem: Problem, method: Method, gamma=None, iters: int | None = None) -> Constants:
-    """Constants for the bounds: problem's, sketch's (lam_min, lam_max), estimator's, gamma and T."""
-    lam, Lam = method.lam(problem)
-    c = Constants(**{**problem.constants(), **method.estimator.constants(problem)}, lam_min=lam, lam_max=Lam,
-                  p=method.p, rank=method.rank, gamma=gamma, T=iters, R_M2=method.r_m_sq(problem))
-    if c.get("kappa", "absent") is None:
-        c.kappa = lam / Lam if Lam > 0 else 1.0                    # Polyak default kappa = lam/Lam
-    return c
-
-
-def resolve_stepsize(problem: Problem, method: Method, theorem=None, iters: int | None = None):
-    """gamma: a number as given, ``"polyak"`` (per step), or ``factor`` times the theorem's
-    recommended stepsize (``"theory"``; ``"constant"`` is its alias for the subgradient method)."""
-    if not isinstance(method.stepsize, str):
-        return float(method.stepsize)
-    if method.stepsize == "polyak":
-        if problem.f_star is None:
-            raise InputError("stepsize", f"the Polyak stepsize needs f*; {problem.family} has no known f* "
-                             "(use a constant stepsize)")
-        return "polyak"
-    theorem = theorem or select_theorem(problem, method)
-    if theorem is None and method.spec.kind != "projected" and problem.smooth:
-        return method.factor / problem.L                  # baselines without a theorem: 1/L
-    if theorem is None:
-        raise InputError("stepsize", f"no theorem covers {method.name} on {problem.family}; give a number")
-    c = build_constants(problem, method, iters=iters)
-    try:
-        gamma = method.factor * theorem.recommended(c)
-    except (AttributeError, TypeError, ZeroDivisionError) as exc:
-        raise InputError("stepsize", f"{theorem.id} gives no stepsize here ({exc}); give a number") from None
-    if not np.isfinite(gamma) or gamma <= 0:
-        raise InputError("stepsize", f"{theorem.id} gives no positive stepsize here (lam_min = {c.lam_min:.3g}); "
-                         "give a number")
-    return float(gamma)
-
-
 def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 0,
         backend="numpy", device: str = "cpu", dtype: str = "float64", checkpoints=None,
-        seed_offset: int = 0, grad_weight_u: float = 0.0, theorem=None, tf32: bool = False,
-        metrics=None) -> RunResult:
+        seed_offset: int = 0, theorem=None, tf32: bool = False, metrics=None) -> RunResult:
     """Run ``seeds`` independent trajectories of ``method`` on ``problem`` for ``iters`` steps.
 
     Seed k (k = seed_offset .. seed_offset + seeds - 1) draws from its own streams derived from
     the master ``seed``, so its trajectory does not depend on how many seeds run beside it.
-    ``metrics`` restricts the recorded metrics (default: all that apply to the method); the averaged
-    metrics need the full gradient (or f) at every step.
+    ``theorem`` (an ID or a Theorem; default: the one matching) decides the stepsize "theory" and
+    the theorem's own measured quantity, recorded under its metric name exactly as ``check``
+    judges it (SGD-NC's weighted average, Lyapunov functions, identities).
+    ``metrics`` restricts the recorded metrics (default: all that apply to the method).
     """
-    problem = resolve_problem(problem)
-    iters = check_range("iters", iters, 1, 10_000_000, integer=True)
-    seeds = check_range("seeds", seeds, 1, 100_000_000, integer=True)
-    seed = check_range("seed", seed, 0, None, integer=True)
-    method.validate(problem)
-    bk = get_backend(backend, device, dtype, tf32)
-    xp = bk.xp
-    gamma = resolve_stepsize(problem, method, theorem, iters)
-    constants = build_constants(problem, method, gamma, iters)
-    ck = default_checkpoints(iters) if checkpoints is None else np.unique(
-        np.clip(np.asarray(checkpoints, dtype=int), 0, iters).tolist() + [0, iters])
-    is_ck = np.zeros(iters + 1, dtype=bool)
-    is_ck[ck] = True
+    return execute(make_plan(problem, method, iters, seeds, seed, backend, device, dtype, checkpoints,
+                             theorem, metrics, tf32, seed_offset))
 
-    prob = problem.bind(bk)
-    streams = Streams(bk, seed, np.arange(seed_offset, seed_offset + seeds))
-    W = xp.asarray(xp.broadcast_to(bk.asarray(problem.W0)[None], (seeds, problem.m, problem.n)), copy=True)
+
+def execute(plan: Plan) -> RunResult:
+    """The loop of a resolved plan: all seeds advance together; metrics stay on the device until
+    the end (one transfer)."""
+    bk, xp, S = plan.backend, plan.backend.xp, plan.seeds
+    prob, method, est = plan.problem.bind(bk), plan.method, plan.method.estimator
+    ck = np.asarray(plan.checkpoints)
+    is_ck = np.zeros(plan.iters + 1, dtype=bool)
+    is_ck[ck] = True
+    streams = Streams(bk, plan.seed, np.arange(plan.seed_offset, plan.seed_offset + S))
+    W = xp.asarray(xp.broadcast_to(bk.asarray(prob.W0)[None], (S, prob.m, prob.n)), copy=True)
     W_prev = W
-    W_star = bk.asarray(problem.W_star) if problem.W_star is not None else None
-    est = method.estimator
-    state = est.init(prob, W, streams)
-    mstate = method.init_state(prob, W, streams)
-    nonsmooth = method.spec.estimator == "subgradient"
-    available = list(METRICS) + (["est_error"] if est.tracks_error else []) + ["epochs", "bits"] + \
-        (["avg_f_gap", "polyak_sum", "min_f_gap"] if nonsmooth else [])
-    wanted = available if metrics is None else list(metrics)
-    for k in wanted:
-        if k not in available:
-            raise InputError("metrics", f"unknown metric {k!r} for {method.name}; accepted: {', '.join(available)}")
-    records: dict[str, list] = {k: [] for k in wanted if k != "dist_sq" or W_star is not None}
-    need_gsq = any(k in records for k in ("grad_sq", "avg_grad_sq", "wavg_grad_sq", "polyak_sum")) or \
-        gamma == "polyak"
-    need_grad_every_step = est.exact or est.tracks_error or need_gsq
-    need_gap_every_step = gamma == "polyak" or any(k in records for k in ("avg_f_gap", "polyak_sum", "min_f_gap"))
-    zeros = bk.zeros((seeds,))
-    cum = wcum = fsum = psum = zeros
-    fmin = None
-    wtot = 0.0
-    u = float(grad_weight_u)
-    kappa = constants.get("kappa") or 1.0
+    W_star = bk.asarray(prob.W_star) if prob.W_star is not None else None
+    state, rule_state = est.init(prob, W, streams), method.spec.rule.init(method, W, streams)
+    acc = _Accumulators(plan, bk)
     start = time.perf_counter()
-    with np.errstate(all="ignore"):
-        for t in range(iters + 1):
-            gap = None
-            if (is_ck[t] and "f_gap" in records) or need_gap_every_step:
-                grad, gap = prob.grad_and_gap(W)
-            else:
-                grad = prob.grad(W) if need_grad_every_step or is_ck[t] else None
-            gsq = frob_inner(grad, grad, xp) if grad is not None and need_gsq else None
+    with np.errstate(all="ignore"), bk.context():
+        for t in range(plan.iters + 1):
+            grad, gap = acc.evaluate(prob, W, t, is_ck[t], est)
             cost = (state.epochs, state.bits)                         # cost of reaching W^t
             G, state = est.estimate(prob, state, W, W_prev, t, streams, grad=grad)
-            if gap is not None and need_gap_every_step:
-                fmin = gap if fmin is None else xp.minimum(fmin, gap)
             if is_ck[t]:
-                values = dict(f_gap=gap, grad_sq=gsq, epochs=cost[0], bits=cost[1], min_f_gap=fmin,
-                              avg_grad_sq=(cum / t if t > 0 else gsq) if "avg_grad_sq" in records else None,
-                              wavg_grad_sq=(wcum / wtot if t > 0 else gsq) if "wavg_grad_sq" in records else None,
-                              avg_f_gap=(fsum / t if t > 0 else gap) if "avg_f_gap" in records else None,
-                              polyak_sum=psum)
-                if "est_error" in records:
-                    values["est_error"] = est.error(prob, state, W, grad)
-                if "dist_sq" in records:
-                    D = W - W_star
-                    values["dist_sq"] = frob_inner(D, D, xp)
-                for name, vals in records.items():
-                    v = values[name]
-                    vals.append(v + zeros if not hasattr(v, "shape") or v.shape != (seeds,) else v)
-            if t == iters:
+                acc.record(t, gap, cost, lambda: est.error(prob, state, W, grad),
+                           lambda: frob_inner(W - W_star, W - W_star, xp))
+            if t == plan.iters:
                 break
-            if need_gsq:
-                w_t = (1.0 + u) ** (-(t + 1)) if u > 0 else 1.0
-                cum = cum + gsq
-                wcum = wcum + w_t * gsq
-                wtot += w_t
-            if need_gap_every_step:
-                fsum = fsum + gap
-                if gsq is not None:
-                    psum = psum + xp.where(gsq > 0, gap * gap / xp.where(gsq > 0, gsq, 1.0), 0.0)
-            if gamma == "polyak":
-                step = kappa * xp.where(gsq > 0, gap / xp.where(gsq > 0, gsq, 1.0), 0.0)
-                step = step[:, None, None]
-            else:
-                step = gamma
-            W_prev, W = W, method.step(W, G, step, t, streams, mstate)
-    metrics_out = {k: bk.to_numpy(xp.stack(v, axis=1)).astype(np.float64) for k, v in records.items()}
-    lyap = theorem if theorem is not None else select_theorem(problem, method)
-    if lyap is not None and lyap.metric == "lyapunov" and "est_error" in metrics_out and "f_gap" in metrics_out \
-            and gamma != "polyak":
-        # the matching theorem's potential Phi_t = f_gap + c e_t (THEORY.md 4.4-4.6), per seed
-        metrics_out["lyapunov"] = np.asarray(lyap.measure(metrics_out, constants), dtype=np.float64)
-    bk.synchronize()
-    seconds = time.perf_counter() - start
-    config = dict(problem=problem.family, m=problem.m, n=problem.n, problem_seed=problem.seed,
-                  **{f"problem_{k}": v for k, v in problem.params.items()},
-                  **{k: (str(v) if k == "stepsize" else v) for k, v in method.params().items()},
-                  gamma=gamma if gamma != "polyak" else float("nan"), iters=iters, master_seed=seed,
-                  backend=bk.name, device=bk.device, dtype=bk.dtype)
-    return RunResult(checkpoints=ck, metrics=metrics_out, gamma=gamma if gamma != "polyak" else float("nan"),
-                     lam_min=constants.lam_min, lam_max=constants.lam_max, constants=constants, config=config,
-                     seconds=seconds)
+            gamma = plan.stepsize(gap, acc.gsq, xp)
+            acc.accumulate(t, gap)
+            W_prev, (W, rule_state) = W, method.spec.rule.step(method, W, G, gamma, t, streams, rule_state)
+        bk.synchronize()
+    out = acc.finish()
+    th = plan.theorem
+    if th is not None and th.measure is not None and th.metric not in out:
+        try:
+            out[th.metric] = np.asarray(th.measure({**out, "t": ck[None, :].astype(float)}, plan.constants), float)
+        except (KeyError, AttributeError, TypeError):
+            pass                      # not measurable on this run (a Polyak step has no gamma, ...)
+    return RunResult(checkpoints=ck, metrics=out, gamma=plan.gamma, lam_min=plan.constants.lam_min,
+                     lam_max=plan.constants.lam_max, constants=plan.constants, config=plan.config(),
+                     seconds=time.perf_counter() - start, theorem=th.id if th is not None else None)
+
+
+class _Accumulators:
+    """The running sums behind the averaged metrics and the per-checkpoint records of one run."""
+
+    def __init__(self, plan: Plan, bk):
+        self.plan, self.bk, self.xp = plan, bk, bk.xp
+        self.records: dict[str, list] = {k: [] for k in plan.metrics}
+        rec = self.records
+        self.need_gsq = plan.stepsize.per_step or any(
+            k in rec for k in ("grad_sq", "avg_grad_sq", "wavg_grad_sq", "polyak_sum"))
+        self.need_gap = plan.stepsize.per_step or any(k in rec for k in ("avg_f_gap", "polyak_sum", "min_f_gap"))
+        self.zeros = bk.zeros((plan.seeds,))
+        self.cum = self.wcum = self.fsum = self.psum = self.zeros
+        self.fmin, self.gsq, self.wtot = None, None, 0.0
+
+    def evaluate(self, prob, W, t, at_ck, est):
+        """(grad, gap) at W^t where needed (the gradient doubles as G for exact estimators)."""
+        if (at_ck and "f_gap" in self.records) or self.need_gap:
+            grad, gap = prob.grad_and_gap(W)
+        else:
+            need = est.exact or est.tracks_error or self.need_gsq or at_ck
+            grad, gap = (prob.grad(W) if need else None), None
+        self.gsq = frob_inner(grad, grad, self.xp) if grad is not None and self.need_gsq else None
+        if gap is not None and self.need_gap:
+            self.fmin = gap if self.fmin is None else self.xp.minimum(self.fmin, gap)
+        return grad, gap
+
+    def record(self, t, gap, cost, est_error, dist_sq):
+        gsq, rec = self.gsq, self.records
+        values = dict(f_gap=gap, grad_sq=gsq, epochs=cost[0], bits=cost[1], min_f_gap=self.fmin,
+                      avg_grad_sq=(self.cum / t if t > 0 else gsq) if "avg_grad_sq" in rec else None,
+                      wavg_grad_sq=(self.wcum / self.wtot if t > 0 else gsq) if "wavg_grad_sq" in rec else None,
+                      avg_f_gap=(self.fsum / t if t > 0 else gap) if "avg_f_gap" in rec else None,
+                      polyak_sum=self.psum)
+        for name, vals in rec.items():
+            v = values[name] if name in values else (est_error() if name == "est_error" else dist_sq())
+            vals.append(v + self.zeros if not hasattr(v, "shape") or tuple(v.shape) != (self.plan.seeds,) else v)
+
+    def accumulate(self, t, gap):
+        xp, gsq, u = self.xp, self.gsq, self.plan.weight_u
+        if self.need_gsq:
+            w_t = (1.0 + u) ** (-(t + 1)) if u > 0 else 1.0
+            self.cum = self.cum + gsq
+            self.wcum = self.wcum + w_t * gsq
+            self.wtot += w_t
+        if self.need_gap:
+            self.fsum = self.fsum + gap
+            if gsq is not None:
+                self.psum = self.psum + xp.where(gsq > 0, gap * gap / xp.where(gsq > 0, gsq, 1.0), 0.0)
+
+    def finish(self) -> dict[str, np.ndarray]:
+        xp = self.xp
+        return {k: self.bk.to_numpy(xp.stack(v, axis=1)).astype(np.float64) for k, v in self.records.items()}
+
+
+__all__ = ["run", "execute", "RunResult", "default_checkpoints", "METRICS"]

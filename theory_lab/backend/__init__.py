@@ -6,6 +6,7 @@ how to create arrays on its device, move them to the host and make random stream
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,11 +64,12 @@ class Backend:
             if self.device == "cuda" and not torch.cuda.is_available():
                 raise InputError("device", "cuda requested but no CUDA device is available; "
                                  "use --device cpu")
-            if self.device == "cuda":
-                torch.backends.cuda.matmul.allow_tf32 = bool(self.tf32)
             fdtype = getattr(torch, self.dtype)
         object.__setattr__(self, "xp", xp)
         object.__setattr__(self, "fdtype", fdtype)
+
+    def __reduce__(self):                 # the array namespace is a module: rebuild it on unpickling
+        return (Backend, (self.name, self.device, self.dtype, self.tf32, self.compile))
 
     # ------------------------------------------------------------------ arrays
     def asarray(self, a, dtype=None):
@@ -114,6 +116,22 @@ class Backend:
         out += C
         return out
 
+    @contextlib.contextmanager
+    def context(self):
+        """The backend's per-call settings for the duration of a run: TF32 matmuls on CUDA when
+        asked, restored afterwards (no process-wide switch outlives the run)."""
+        if self.name != "torch" or self.device != "cuda":
+            yield
+            return
+        import torch
+
+        before = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = bool(self.tf32)
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = before
+
     def synchronize(self):
         """Wait for queued device work (for timing)."""
         if self.name == "torch" and self.device == "cuda":
@@ -136,3 +154,15 @@ def get_backend(backend="numpy", device="cpu", dtype="float64", tf32=False) -> B
 def mT(x):
     """Transpose of the last two axes (works for numpy and torch)."""
     return x.mT
+
+
+def host_available_bytes() -> int | None:
+    """Memory available to new allocations on this machine (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -9,11 +9,17 @@ where W is the batch of iterates (S, m, n), W_prev the previous one, and G the e
 the step from W^t. It is called at t = 0 .. T (the extra call at T gives G^T for Lyapunov functions,
 THEORY.md 4.0). ``error(problem, state, W, grad)`` returns the per-seed estimator error e_t (EF21:
 its client-averaged error), ``constants(problem)`` the estimator's constants for the theorems.
-States are small namespaces with per-seed arrays; ``epochs`` (gradient cost in full passes over the
-data) and ``bits`` (sent per client) are cumulative counters the runner records.
+States are small namespaces with per-seed arrays, never mutated: ``estimate`` returns a new one
+(:func:`evolve`); ``epochs`` (gradient cost in full passes over the data) and ``bits`` (sent per
+client) are cumulative counters the runner records.
+
+Configuration is immutable too: ``resolve(problem)`` returns a new estimator whose defaults that
+depend on the problem (SGD's noise model, PAGE's q, ...) are filled in; the original is untouched,
+so one ``Method`` can be used on any number of problems.
 """
 from __future__ import annotations
 
+import inspect
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -33,13 +39,36 @@ class Estimator:
     exact: ClassVar[bool] = False
     #: True when the estimator keeps G^t across steps (its error e_t is a metric)
     tracks_error: ClassVar[bool] = False
-    params: dict[str, Any]
 
     def __init__(self, **params):
-        self.params = params
+        self._params = dict(params)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The configuration (a copy: estimators are immutable)."""
+        return dict(self._params)
+
+    @classmethod
+    def accepted(cls) -> tuple[str, ...]:
+        """Names of the keyword parameters this estimator takes (from its signature)."""
+        sig = inspect.signature(cls.__init__)
+        return tuple(k for k, v in sig.parameters.items()
+                     if k != "self" and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY))
+
+    def resolve(self, problem) -> "Estimator":
+        """A copy with problem-dependent defaults filled in and every parameter checked against
+        ``problem``; raises InputError naming the field. The default has nothing to fill."""
+        return self
 
     def validate(self, problem) -> None:
         """Check parameters against the problem; raise InputError naming the field."""
+        self.resolve(problem)
+
+    def _with(self, **changes) -> "Estimator":
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._params = {**self._params, **changes}
+        return new
 
     def init(self, problem, W, streams):
         return SimpleNamespace(G=None, epochs=0.0, bits=0.0)
@@ -58,6 +87,11 @@ class Estimator:
 
     def describe(self) -> dict[str, Any]:
         return dict(self.params)
+
+
+def evolve(state, **changes):
+    """A new state with ``changes`` (states are values; the old one is left as it was)."""
+    return SimpleNamespace(**{**vars(state), **changes})
 
 
 def pick(xp, cond, a: float, b: float):

@@ -1,8 +1,9 @@
 """Full gradients, SGD under the ABC assumption, and subgradients (THEORY.md 4.1, 4.2, 4.7)."""
 from __future__ import annotations
 
-from ..errors import InputError, check_range
-from . import Estimator, register
+from ..errors import InputError, check_bool, check_range
+from . import Estimator, evolve, register
+
 
 @register
 class FullGradient(Estimator):
@@ -11,9 +12,11 @@ class FullGradient(Estimator):
     name = "gd"
     exact = True
 
+    def __init__(self):
+        super().__init__()
+
     def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
-        state.epochs = state.epochs + 1.0
-        return (problem.grad(W) if grad is None else grad), state
+        return (problem.grad(W) if grad is None else grad), evolve(state, epochs=state.epochs + 1.0)
 
     def constants(self, problem):
         return dict(A=0.0, B=1.0, C=0.0)
@@ -26,15 +29,14 @@ class Subgradient(FullGradient):
     name = "subgradient"
 
     def __init__(self, kappa=None):
-        super().__init__(kappa=kappa)
+        if kappa is not None:
+            kappa = check_range("kappa", kappa, 0.0, None, low_open=True)
+        Estimator.__init__(self, kappa=kappa)
 
-    def validate(self, problem):
-        if problem.smooth:
-            return
-        if problem.L_0 is None:
-            raise InputError("problem", f"{problem.family} gives no subgradient bound L_0")
-        if self.params["kappa"] is not None:
-            self.params["kappa"] = check_range("kappa", self.params["kappa"], 0.0, None, low_open=True)
+    def resolve(self, problem):
+        if not problem.smooth and problem.L_0 is None:
+            raise InputError("problem", f"{problem.describe()} gives no subgradient bound L_0")
+        return self
 
     def constants(self, problem):
         return {"kappa": self.params["kappa"]}
@@ -61,32 +63,33 @@ class SGD(Estimator):
     name = "sgd"
 
     def __init__(self, noise="auto", batch=1, replacement=False, noise_std=0.1):
-        super().__init__(noise=noise, batch=batch, replacement=bool(replacement), noise_std=noise_std)
+        if noise not in NOISE_MODELS:
+            raise InputError("noise", f"got {noise!r}; accepted: {', '.join(NOISE_MODELS)}")
+        super().__init__(noise=noise, batch=check_range("batch", batch, 1, 10_000_000, integer=True),
+                         replacement=check_bool("replacement", replacement),
+                         noise_std=check_range("noise_std", noise_std, 0, None))
 
-    def validate(self, problem):
+    def resolve(self, problem):
         p = self.params
-        if p["noise"] not in NOISE_MODELS:
-            raise InputError("noise", f"got {p['noise']!r}; accepted: {', '.join(NOISE_MODELS)}")
-        if p["noise"] == "auto":
-            p["noise"] = "minibatch" if problem.is_finite_sum else "additive"
-        if p["noise"] == "minibatch":
+        noise = p["noise"]
+        if noise == "auto":
+            noise = "minibatch" if problem.is_finite_sum else "additive"
+        if noise == "minibatch":
             if not problem.is_finite_sum:
-                raise InputError("noise", f"minibatch sampling needs a finite sum; {problem.family} is not "
+                raise InputError("noise", f"minibatch sampling needs a finite sum; {problem.describe()} is not "
                                  "one (use noise='additive')")
-            hi = problem.n_samples if not p["replacement"] else 10_000_000
-            p["batch"] = check_range("batch", p["batch"], 1, hi, integer=True)
-        else:
-            p["noise_std"] = check_range("noise_std", p["noise_std"], 0, None)
+            if not p["replacement"]:
+                check_range("batch", p["batch"], 1, problem.n_samples, integer=True)
+        return self._with(noise=noise)
 
     def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
-        p = self.params
+        p = self._params
         if p["noise"] == "additive":
-            state.epochs = state.epochs + 1.0
             g = problem.grad(W) if grad is None else grad
-            return g + p["noise_std"] * streams.normal("noise", t, W.shape[1:]), state
-        state.epochs = state.epochs + p["batch"] / problem.n_samples
+            return (g + p["noise_std"] * streams.normal("noise", t, W.shape[1:]),
+                    evolve(state, epochs=state.epochs + 1.0))
         idx = sample_indices(streams, t, problem.n_samples, p["batch"], p["replacement"])
-        return problem.minibatch_grad(W, idx), state
+        return problem.minibatch_grad(W, idx), evolve(state, epochs=state.epochs + p["batch"] / problem.n_samples)
 
     def constants(self, problem):
         p = self.params

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from ..compressors import make_compressor
 from ..errors import InputError, check_range
-from . import Estimator, pick, register
+from . import Estimator, evolve, pick, register
 
 
 def client_grads(problem, W, grad=None):
@@ -31,6 +31,10 @@ class _Compressed(Estimator):
     kind = "unbiased"
 
     def __init__(self, compressor="randk", k=None, s=None, **extra):
+        if k is not None:
+            k = check_range("k", k, 1, 10 ** 9, integer=True)
+        if s is not None:
+            s = check_range("s", s, 1, 2 ** 20, integer=True)
         super().__init__(compressor=compressor, k=k, s=s, **extra)
         self.comp = make_compressor(compressor, k=k, s=s)
         if self.kind == "unbiased" and not self.comp.unbiased:
@@ -38,10 +42,10 @@ class _Compressed(Estimator):
         if self.kind == "contractive" and not self.comp.contractive:
             raise InputError("compressor", f"{self.name} needs a contractive compressor (topk, identity)")
 
-    def validate(self, problem):
-        d = problem.m * problem.n
-        if self.params["k"] is not None:
-            check_range("k", self.params["k"], 1, d, integer=True)
+    def resolve(self, problem):
+        if self._params["k"] is not None:
+            check_range("k", self._params["k"], 1, problem.m * problem.n, integer=True)
+        return self
 
 
 @register
@@ -52,9 +56,7 @@ class QGD(_Compressed):
 
     def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
         G = streams.backend.xp.mean(self.comp.compress(client_grads(problem, W, grad), streams, t), axis=1)
-        state.epochs = state.epochs + 1.0
-        state.bits = state.bits + self.comp.bits(problem.m * problem.n)
-        return G, state
+        return G, evolve(state, epochs=state.epochs + 1.0, bits=state.bits + self.comp.bits(problem.m * problem.n))
 
     def constants(self, problem):
         om = self.comp.omega(problem.m * problem.n)
@@ -75,28 +77,25 @@ class MARINA(_Compressed):
     tracks_error = True
 
     def __init__(self, compressor="randk", k=None, s=None, q=None):
-        super().__init__(compressor, k, s, q=q)
+        super().__init__(compressor, k, s, q=None if q is None else check_range("q", q, 0.0, 1.0, low_open=True))
 
-    def validate(self, problem):
-        super().validate(problem)
-        if self.params["q"] is None:
-            self.params["q"] = 1.0 / (1.0 + self.comp.omega(problem.m * problem.n))
-        self.params["q"] = check_range("q", self.params["q"], 0.0, 1.0, low_open=True)
+    def resolve(self, problem):
+        super().resolve(problem)
+        q = self._params["q"]
+        return self._with(q=1.0 / (1.0 + self.comp.omega(problem.m * problem.n)) if q is None else q)
 
     def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
         xp = streams.backend.xp
         d = problem.m * problem.n
         grad = problem.grad(W) if grad is None else grad
         if t == 0:
-            state.G, state.epochs, state.bits = grad, state.epochs + 1.0, state.bits + 32.0 * d
-            return grad, state
-        switch = streams.uniform("switch", t) < self.params["q"]
+            return grad, evolve(state, G=grad, epochs=state.epochs + 1.0, bits=state.bits + 32.0 * d)
+        switch = streams.uniform("switch", t) < self._params["q"]
         diff = client_grads(problem, W, grad) - client_grads(problem, W_prev)
         step = state.G + xp.mean(self.comp.compress(diff, streams, t), axis=1)
-        state.G = xp.where(switch[:, None, None], grad, step)
-        state.epochs = state.epochs + pick(xp, switch, 1.0, 2.0)
-        state.bits = state.bits + pick(xp, switch, 32.0 * d, self.comp.bits(d))
-        return state.G, state
+        G = xp.where(switch[:, None, None], grad, step)
+        return G, evolve(state, G=G, epochs=state.epochs + pick(xp, switch, 1.0, 2.0),
+                         bits=state.bits + pick(xp, switch, 32.0 * d, self.comp.bits(d)))
 
     def constants(self, problem):
         om = self.comp.omega(problem.m * problem.n)
@@ -123,14 +122,11 @@ class EF21(_Compressed):
     def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
         xp = streams.backend.xp
         cg = client_grads(problem, W, grad)
-        state.g = self.comp.compress(cg, streams, t) if t == 0 else \
-            state.g + self.comp.compress(cg - state.g, streams, t)
-        D = state.g - cg
-        state.err = xp.mean(xp.sum(D * D, axis=(-2, -1)), axis=1)
-        state.G = xp.mean(state.g, axis=1)
-        state.epochs = state.epochs + 1.0
-        state.bits = state.bits + self.comp.bits(problem.m * problem.n)
-        return state.G, state
+        g = self.comp.compress(cg, streams, t) if t == 0 else state.g + self.comp.compress(cg - state.g, streams, t)
+        D = g - cg
+        G = xp.mean(g, axis=1)
+        return G, evolve(state, G=G, g=g, err=xp.mean(xp.sum(D * D, axis=(-2, -1)), axis=1),
+                         epochs=state.epochs + 1.0, bits=state.bits + self.comp.bits(problem.m * problem.n))
 
     def error(self, problem, state, W, grad):
         return state.err
@@ -145,13 +141,10 @@ class EF21(_Compressed):
         al = self.comp.alpha(d)
         theta = 1.0 - math.sqrt(1.0 - al)
         beta = (1.0 - al) / theta if al < 1 else 0.0
-        # G^0 exactly (deterministic compressors: TopK, identity); computed once per problem, since the
-        # constants are rebuilt for the stepsize, the run and the check
-        cache = self.__dict__.setdefault("_G0", {})
-        if id(problem) not in cache:
-            p = problem.bind(get_backend("numpy"))
-            cg = client_grads(p, p.W0[None])
-            g0 = self.comp.compress(cg, Streams(p.bk, 0, np.arange(1)), 0)
-            cache[id(problem)] = float(np.mean(np.sum((g0 - cg) ** 2, axis=(-2, -1))))
-        G0 = cache[id(problem)]
+        # G^0 exactly (deterministic compressors: TopK, identity); the run plan computes the
+        # constants once per run
+        p = problem.bind(get_backend("numpy"))
+        cg = client_grads(p, p.W0[None])
+        g0 = self.comp.compress(cg, Streams(p.bk, 0, np.arange(1)), 0)
+        G0 = float(np.mean(np.sum((g0 - cg) ** 2, axis=(-2, -1))))
         return dict(alpha=al, theta=theta, beta=beta, G0=G0, **client_constants(problem))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ..errors import InputError, check_range
-from . import Estimator, pick, register
+from ..errors import InputError, check_bool, check_range
+from . import Estimator, evolve, pick, register
 from .basic import finite_population_nu, sample_indices
 
 
@@ -19,31 +19,29 @@ class PAGE(Estimator):
     tracks_error = True
 
     def __init__(self, batch=1, replacement=False, q=None):
-        super().__init__(batch=batch, replacement=bool(replacement), q=q)
+        super().__init__(batch=check_range("batch", batch, 1, 10 ** 7, integer=True),
+                         replacement=check_bool("replacement", replacement),
+                         q=None if q is None else check_range("q", q, 0.0, 1.0, low_open=True))
 
-    def validate(self, problem):
+    def resolve(self, problem):
         if not problem.is_finite_sum:
-            raise InputError("problem", f"PAGE needs a finite sum; {problem.family} is not one")
+            raise InputError("problem", f"PAGE needs a finite sum; {problem.describe()} is not one")
         p = self.params
-        p["batch"] = check_range("batch", p["batch"], 1, problem.n_samples if not p["replacement"] else 10 ** 7,
-                                 integer=True)
-        if p["q"] is None:
-            p["q"] = p["batch"] / (p["batch"] + problem.n_samples)
-        p["q"] = check_range("q", p["q"], 0.0, 1.0, low_open=True)
+        if not p["replacement"]:
+            check_range("batch", p["batch"], 1, problem.n_samples, integer=True)
+        return self._with(q=p["batch"] / (p["batch"] + problem.n_samples) if p["q"] is None else p["q"])
 
     def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
         xp = streams.backend.xp
         grad = problem.grad(W) if grad is None else grad
-        p, N = self.params, problem.n_samples
+        p, N = self._params, problem.n_samples
         if t == 0 or p["q"] >= 1.0:
-            state.G, state.epochs = grad, state.epochs + 1.0
-            return grad, state
+            return grad, evolve(state, G=grad, epochs=state.epochs + 1.0)
         switch = streams.uniform("switch", t) < p["q"]
         idx = sample_indices(streams, t, N, p["batch"], p["replacement"])
         step = state.G + problem.minibatch_grad(W, idx) - problem.minibatch_grad(W_prev, idx)
-        state.G = xp.where(switch[:, None, None], grad, step)
-        state.epochs = state.epochs + pick(xp, switch, 1.0, 2.0 * p["batch"] / N)
-        return state.G, state
+        G = xp.where(switch[:, None, None], grad, step)
+        return G, evolve(state, G=G, epochs=state.epochs + pick(xp, switch, 1.0, 2.0 * p["batch"] / N))
 
     def constants(self, problem):
         p = self.params
@@ -64,42 +62,39 @@ class MVR(Estimator):
     tracks_error = True
 
     def __init__(self, momentum=0.1, noise="auto", batch=1, noise_std=0.1):
-        super().__init__(momentum=momentum, noise=noise, batch=batch, noise_std=noise_std)
+        if noise not in ("auto", "additive", "minibatch"):
+            raise InputError("noise", f"got {noise!r}; accepted: auto, additive, minibatch")
+        super().__init__(momentum=check_range("momentum", momentum, 0.0, 1.0, low_open=True), noise=noise,
+                         batch=check_range("batch", batch, 1, 10 ** 7, integer=True),
+                         noise_std=check_range("noise_std", noise_std, 0.0, None))
 
-    def validate(self, problem):
-        p = self.params
-        p["momentum"] = check_range("momentum", p["momentum"], 0.0, 1.0, low_open=True)
-        if p["noise"] == "auto":
-            p["noise"] = "minibatch" if problem.is_finite_sum and getattr(problem, "sigma2", None) else "additive"
-        if p["noise"] not in ("additive", "minibatch"):
-            raise InputError("noise", f"got {p['noise']!r}; accepted: auto, additive, minibatch")
-        if p["noise"] == "minibatch":
-            if not problem.is_finite_sum:
-                raise InputError("noise", f"minibatch sampling needs a finite sum; {problem.family} is not one")
-            p["batch"] = check_range("batch", p["batch"], 1, 10 ** 7, integer=True)
-        else:
-            p["noise_std"] = check_range("noise_std", p["noise_std"], 0.0, None)
+    def resolve(self, problem):
+        noise = self._params["noise"]
+        if noise == "auto":
+            noise = "minibatch" if problem.is_finite_sum and getattr(problem, "sigma2", None) else "additive"
+        if noise == "minibatch" and not problem.is_finite_sum:
+            raise InputError("noise", f"minibatch sampling needs a finite sum; {problem.describe()} is not one")
+        return self._with(noise=noise)
 
     def init(self, problem, W, streams):
         return SimpleNamespace(G=None, prev_grad=None, epochs=0.0, bits=0.0)
 
     def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
-        a, p = self.params["momentum"], self.params
+        p = self._params
+        a = p["momentum"]
         grad = problem.grad(W) if grad is None else grad
         if t == 0:
-            state.G, state.prev_grad, state.epochs = grad, grad, state.epochs + 1.0
-            return grad, state
+            return grad, evolve(state, G=grad, prev_grad=grad, epochs=state.epochs + 1.0)
         if p["noise"] == "additive":
             Z = p["noise_std"] * streams.normal("noise", t, W.shape[1:])
             g_now, g_prev = grad + Z, state.prev_grad + Z
-            state.epochs = state.epochs + 1.0
+            cost = 1.0
         else:
             idx = sample_indices(streams, t, problem.n_samples, p["batch"], True)
             g_now, g_prev = problem.minibatch_grad(W, idx), problem.minibatch_grad(W_prev, idx)
-            state.epochs = state.epochs + 2.0 * p["batch"] / problem.n_samples
-        state.G = g_now + (1.0 - a) * (state.G - g_prev)
-        state.prev_grad = grad
-        return state.G, state
+            cost = 2.0 * p["batch"] / problem.n_samples
+        G = g_now + (1.0 - a) * (state.G - g_prev)
+        return G, evolve(state, G=G, prev_grad=grad, epochs=state.epochs + cost)
 
     def constants(self, problem):
         p = self.params

@@ -23,7 +23,14 @@ def load_problem(path) -> Problem:
     family = spec.pop("family", None)
     if family is None:
         raise InputError("family", f"{path} does not name a family; accepted: {', '.join(sorted(FAMILIES))}")
+    if not isinstance(family, str):
+        raise InputError("family", f"got {family!r} in {path}; accepted: {', '.join(sorted(FAMILIES))}")
     params = spec.pop("params", {})
+    if not isinstance(params, dict):
+        raise InputError("params", f"got {params!r} in {path}; expected a table of the family's parameters")
+    clash = set(spec) & set(params)
+    if clash:
+        raise InputError(sorted(clash)[0], f"given twice in {path} (top level and [params])")
     return make_problem(family, **spec, **params)
 
 

@@ -54,6 +54,10 @@ class Problem:
     finite_sum: ClassVar[bool] = False
     #: L-smooth (False: non-smooth convex, subgradients, L_0 instead of L)
     smooth: ClassVar[bool] = True
+    #: f = 1/2 ||W - W*||^2 + f* (the exact results of THEORY.md 5.1-5.2 hold)
+    isotropic_quadratic: ClassVar[bool] = False
+    #: f homogeneous around W*: <g, W - W*> = f(W) - f* for every subgradient g (THEORY.md 5.5)
+    homogeneous: ClassVar[bool] = False
 
     def __init__(self, m: int | None = None, n: int | None = None, seed: int = 0, **params):
         m = self.shape[0] if m is None else m
@@ -73,6 +77,7 @@ class Problem:
             if params.get("split", "homogeneous") not in ("homogeneous", "heterogeneous"):
                 raise InputError("split", f"got {params.get('split')!r}; accepted: homogeneous, heterogeneous")
         self.validate()
+        _check_host_memory(self)
         self.W_star: np.ndarray | None = None
         self.f_star: float | None = None
         self.mu: float | None = None
@@ -80,7 +85,12 @@ class Problem:
         self.L_i = self.L_max = self.L_tilde = self.L_pm = self.delta_inf = None
         self.L_0: float | None = None
         rng = np.random.default_rng([self.seed, _family_tag(self.family)])
-        self.build(rng)
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                self.build(rng)
+        except (np.linalg.LinAlgError, FloatingPointError, OverflowError) as exc:
+            raise InputError("problem", f"{self.describe()} cannot be built in float64 ({exc}); "
+                             "its parameters are out of the representable range") from None
         if self.f_star is not None and not hasattr(self, "f_lb"):
             self.f_lb = self.f_star
         self.shards = None
@@ -115,6 +125,11 @@ class Problem:
         self.client_delta_inf = self.delta_inf
 
     # -------------------------------------------------------------- to override
+    def host_bytes(self) -> int:
+        """About how many bytes the built problem holds on the host (checked before building)."""
+        N = int(self.params.get("n_samples", 0) or 0)
+        return 8 * (8 * self.m * self.n + 2 * N * (self.m + self.n))
+
     def validate(self) -> None:
         """Check ``self.params``; raise InputError naming the field."""
 
@@ -230,10 +245,46 @@ class Problem:
         return f"{self.family}(m={self.m}, n={self.n}, seed={self.seed}{', ' + extra if extra else ''})"
 
     def _check_finite(self):
-        for name in ("W0", "L") if self.smooth else ("W0",):
-            v = np.asarray(getattr(self, name))
-            if not np.all(np.isfinite(v)):
-                raise InputError(name, f"non-finite values in {self.family} data; check the parameters")
+        names = ("W0", "L", "mu", "f_star", "L_max", "L_tilde", "L_pm", "delta_inf") if self.smooth else ("W0", "L_0")
+        for name in names:
+            v = getattr(self, name, None)
+            if v is None:
+                continue
+            v = np.asarray(v, dtype=float)
+            if not np.all(np.isfinite(v)) or (name == "L" and float(v) <= np.finfo(float).tiny):
+                raise InputError(name, f"{self.describe()} gives {name} = {float(np.max(v)):.3g}, outside what "
+                                 "float64 represents usefully; check the parameters")
+
+    def fingerprint(self) -> str:
+        """Hash of the built problem: family, shape, parameters and every array the objective uses
+        (so an edited problem file or a changed generator never matches stale results)."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            import hashlib
+            import json
+
+            h = hashlib.sha256(json.dumps([self.family, self.m, self.n, self.seed, self.params], sort_keys=True,
+                                          default=str).encode())
+            for name, arr in sorted({**self.host_arrays(), "W0": self.W0}.items()):
+                h.update(name.encode())
+                h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+            cached = self.__dict__["_fingerprint"] = h.hexdigest()[:16]
+        return cached
+
+    def __getstate__(self):                   # pickled unbound: backends' arrays are rebuilt on demand
+        state = {k: v for k, v in self.__dict__.items() if k != "_bound"}
+        if state.get("bk") is not None:
+            state.update(bk=None, dev={}, dev_int={})
+        return state
+
+
+def _check_host_memory(problem) -> None:
+    from ..backend import host_available_bytes
+
+    need, have = problem.host_bytes(), host_available_bytes()
+    if have is not None and need > have:
+        raise InputError("m", f"{problem.describe()} needs about {need / 2**30:.1f} GiB to build; "
+                         f"{have / 2**30:.1f} GiB available: choose smaller m, n or n_samples")
 
 
 def _family_tag(name: str) -> int:

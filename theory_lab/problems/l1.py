@@ -20,6 +20,7 @@ class L1Regression(Problem):
     family = "l1-regression"
     shape = (8, 12)
     smooth = False
+    homogeneous = True
     defaults = {"n_samples": 40}
 
     def validate(self):

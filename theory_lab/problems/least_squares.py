@@ -32,7 +32,7 @@ class LeastSquares(Problem):
         p = self.params
         check_range("n_samples", p["n_samples"], self.m, 10_000_000, integer=True)
         check_range("cond", p["cond"], 1.0, 1e12)
-        check_range("L", p["L"], 0, None, low_open=True)
+        check_range("L", p["L"], 1e-100, 1e100)
         check_range("noise", p["noise"], 0, None)
 
     def build(self, rng):

@@ -5,13 +5,10 @@ import numpy as np
 
 from ..errors import InputError, check_range
 from .base import Problem, register
+from .regularisers import NonConvex
 
 DATA = ("gaussian", "make_regression")
 INITS = ("gaussian", "zeros", "pretrained")
-
-
-def _phi_prime(x, xp):
-    return 2.0 * x / (1.0 + x * x) ** 2
 
 
 def _lam_max_psd(M: np.ndarray) -> float:
@@ -45,6 +42,10 @@ class LinregNoncvx(Problem):
     defaults = {"n_samples": 200, "lam_r": "lambda_max", "noise": 1.0, "data": "gaussian",
                 "init": "gaussian", "pretrain_samples": 90_000}
 
+    def host_bytes(self):
+        d, N = self.m * self.n, int(self.params["n_samples"])
+        return 8 * (2 * N * d + 4 * d * d)
+
     def validate(self):
         p = self.params
         check_range("n_samples", p["n_samples"], 1, 10_000_000, integer=True)
@@ -76,7 +77,8 @@ class LinregNoncvx(Problem):
         lam_max, lam_min = float(eig[-1]), float(eig[0])
         lam_r = lam_max if self.params["lam_r"] == "lambda_max" else float(self.params["lam_r"])
         self.lam_r = lam_r
-        self.L = lam_max + 2.0 * lam_r
+        self.reg = NonConvex(lam_r)
+        self.L = lam_max + self.reg.L
         self.f_lb = 0.0
         self.W0 = self._initial_point(rng)
         sq = np.sum(A * A, axis=1)
@@ -85,11 +87,15 @@ class LinregNoncvx(Problem):
         second = (A * sq[:, None]).T @ A / N
         self.L_pm = float(np.sqrt(max(_lam_max_psd(second - self.gram @ self.gram), 0.0)))
         self.L_tilde = float(np.sqrt(_lam_max_psd(second))) + 2 * lam_r
+        self.x_star = None
         if lam_min > lam_r / 2:
             self.mu = lam_min - lam_r / 2
-            self.f_star = self._minimise(tol=1e-24)
+            self.x_star = self._newton(self._minimise(tol=1e-24)[0])
+            self.W_star = self.x_star.reshape(self.m, self.n)
+            self.g_star = self._grad_vec(self.x_star)      # ~1e-16: kept in the gap's first-order term
+            self.f_star = self._f_vec(self.x_star)
             self.f_lb = self.f_star
-        self.delta_inf = self._minimise(max_steps=300) if self.f_star is None else self.f_star
+        self.delta_inf = self._minimise(max_steps=300)[1] if self.f_star is None else self.f_star
 
     def _initial_point(self, rng) -> np.ndarray:
         init, shape = self.params["init"], (self.m, self.n)
@@ -105,22 +111,25 @@ class LinregNoncvx(Problem):
         gram, Atb = A.T @ A / Np, A.T @ b / Np
         lam = float(np.linalg.eigvalsh(gram)[-1])
         L_pre = 3.0 * lam
+        reg = NonConvex(lam)
         x = np.random.default_rng(42).standard_normal(d)
         for _ in range(10_000):
-            g = gram @ x - Atb + lam * 2 * x / (1 + x * x) ** 2
+            g = gram @ x - Atb + reg.grad(x)
             if g @ g < 1e-8:
                 break
             x = x - g / L_pre
         return x.reshape(shape)
 
     def _grad_vec(self, x):
-        return self.gram @ x - self.Atb + self.lam_r * 2 * x / (1 + x * x) ** 2
+        return self.gram @ x - self.Atb + self.reg.grad(x)
 
     def _f_vec(self, x):
-        return 0.5 * x @ self.gram @ x - self.Atb @ x + self.b_sq + self.lam_r * np.sum(x * x / (1 + x * x))
+        """f in residual form (no cancellation against ||b||^2)."""
+        r = self.A @ x - self.b
+        return float(r @ r / (2 * self.n_samples) + self.reg.value(x, np))
 
-    def _minimise(self, tol=0.0, max_steps=100_000) -> float:
-        """Smallest f found by GD at step 1/L from W0 (f* when strongly convex)."""
+    def _minimise(self, tol=0.0, max_steps=100_000) -> tuple[np.ndarray, float]:
+        """(last iterate, smallest f found) of GD at step 1/L from W0 (f* when strongly convex)."""
         x = self.W0.reshape(-1).copy()
         best = self._f_vec(x)
         for _ in range(max_steps):
@@ -129,33 +138,73 @@ class LinregNoncvx(Problem):
                 break
             x = x - g / self.L
             best = min(best, self._f_vec(x))
-        return float(best)
+        return x, float(best)
+
+    def _newton(self, x, steps: int = 5) -> np.ndarray:
+        """Polish a minimiser with Newton steps (Hessian Gram + lam_r diag rho''; positive definite
+        under PL here), so the gradient there is at rounding level."""
+        for _ in range(steps):
+            rho2 = 2.0 * (1.0 - 3.0 * x * x) / (1.0 + x * x) ** 3
+            H = self.gram + np.diag(self.lam_r * rho2)
+            try:
+                x = x - np.linalg.solve(H, self._grad_vec(x))
+            except np.linalg.LinAlgError:
+                break
+        return x
 
     # ------------------------------------------------------------------ device
     def host_arrays(self):
-        return {"gram": self.gram, "Atb": self.Atb, "A": self.A, "b": self.b}
+        out = {"gram": self.gram, "Atb": self.Atb, "A": self.A, "b": self.b}
+        if self.x_star is not None:
+            out.update(x_star=self.x_star, g_star=self.g_star, xsG=self.x_star @ self.gram)
+        return out
 
     def _flat(self, W):
         return self.bk.xp.reshape(W, (W.shape[0], self.m * self.n))
 
     def value(self, W):
+        if self.x_star is not None:
+            return self.f_star + self.f_gap(W)
         xp = self.bk.xp
         x = self._flat(W)
         quad = 0.5 * xp.sum(x * (x @ self.dev["gram"]), axis=-1) - x @ self.dev["Atb"] + self.b_sq
-        return quad + self.lam_r * xp.sum(x * x / (1.0 + x * x), axis=-1)
+        return quad + self.reg.value(x, xp)
 
     def grad(self, W):
         xp = self.bk.xp
         x = self._flat(W)
-        g = x @ self.dev["gram"] - self.dev["Atb"] + self.lam_r * _phi_prime(x, xp)
+        g = x @ self.dev["gram"] - self.dev["Atb"] + self.reg.grad(x)
         return xp.reshape(g, W.shape)
+
+    def _gap(self, x, xG):
+        """f(x) - f* = <g*, d> + 1/2 <d, G d> + Bregman of the regulariser, d = x - x* (no cancellation:
+        every term is formed from d), given xG = x G."""
+        xp = self.bk.xp
+        d = x - self.dev["x_star"]
+        dG = xG - self.dev["xsG"]
+        return d @ self.dev["g_star"] + 0.5 * xp.sum(d * dG, axis=-1) + self.reg.bregman(x, self.dev["x_star"], xp)
+
+    def f_gap(self, W):
+        if self.x_star is None:
+            return self.value(W) - self.f_lb
+        x = self._flat(W)
+        return self._gap(x, x @ self.dev["gram"])
+
+    def grad_and_gap(self, W):
+        """One pass over the Gram matrix for both."""
+        if self.x_star is None:
+            return super().grad_and_gap(W)
+        xp = self.bk.xp
+        x = self._flat(W)
+        xG = x @ self.dev["gram"]
+        return xp.reshape(xG - self.dev["Atb"] + self.reg.grad(x), W.shape), self._gap(x, xG)
 
     def minibatch_grad(self, W, idx):
         xp = self.bk.xp
         mid, (Ab, bb) = self.gather_rows(idx, "A", "b")
         x = self._flat(W)
         resid = xp.sum(Ab * x[:, None, None, :], axis=-1) - bb
-        g = xp.sum(Ab * resid[..., None], axis=2) / idx.shape[-1] + self.lam_r * _phi_prime(x, xp)[:, None, :]
+        g = xp.sum(Ab * resid[..., None], axis=2) / idx.shape[-1] + self.reg.grad(x)[:, None, :]
         return xp.reshape(g, (W.shape[0],) + mid + (self.m, self.n))
 
     def heterogeneity_key(self):

@@ -17,6 +17,7 @@ class QuadraticIso(Problem):
 
     family = "quadratic-iso"
     defaults = {"scale": 1.0}
+    isotropic_quadratic = True
 
     def validate(self):
         check_range("scale", self.params["scale"], 0, None, low_open=True)

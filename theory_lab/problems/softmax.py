@@ -5,6 +5,7 @@ import numpy as np
 
 from ..errors import InputError, check_range
 from .base import Problem, register
+from .regularisers import NonConvex, Ridge
 
 REGS = ("l2", "noncvx")
 
@@ -53,7 +54,8 @@ class SoftmaxRegression(Problem):
         self.l2 = self.params["reg"] == "l2"
         self.nu = float(self.params["nu"]) if self.l2 else 0.0
         self.lam_r = 0.0 if self.l2 else float(self.params["lam_r"])
-        reg_L = self.nu if self.l2 else 2 * self.lam_r
+        self.reg = Ridge(self.nu) if self.l2 else NonConvex(self.lam_r)
+        reg_L = self.reg.L
         SA = A.T @ A / N
         sq = np.sum(A * A, axis=1)
         S2 = (A * sq[:, None]).T @ A / N
@@ -80,13 +82,13 @@ class SoftmaxRegression(Problem):
         zmax = z.max(1, keepdims=True)
         lse = (zmax[:, 0] + np.log(np.exp(z - zmax).sum(1)))
         ce = float(np.mean(lse - z[np.arange(len(z)), self.y]))
-        return ce + (0.5 * self.nu * np.sum(W * W) if self.l2 else self.lam_r * np.sum(W * W / (1 + W * W)))
+        return ce + float(self.reg.value(W, np, axis=(-2, -1)))
 
     def _grad_np(self, W):
         z = self.A @ W
         p = np.exp(z - z.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
-        return self.A.T @ (p - self.Y1) / len(z) + self.nu * W
+        return self.A.T @ (p - self.Y1) / len(z) + self.reg.grad(W)
 
     def _minimise(self):
         W = self.W0.copy()
@@ -104,21 +106,13 @@ class SoftmaxRegression(Problem):
     def host_arrays(self):
         return {"A": self.A, "Y1": self.Y1}
 
-    def _reg_value(self, W, xp):
-        if self.l2:
-            return 0.5 * self.nu * xp.sum(W * W, axis=(-2, -1))
-        return self.lam_r * xp.sum(W * W / (1.0 + W * W), axis=(-2, -1))
-
-    def _reg_grad(self, W):
-        return self.nu * W if self.l2 else self.lam_r * 2.0 * W / (1.0 + W * W) ** 2
-
     def value(self, W):
         xp = self.bk.xp
         z = self.dev["A"] @ W                                   # (S, N, n)
         zmax = xp.max(z, axis=-1, keepdims=True)
         lse = zmax[..., 0] + xp.log(xp.sum(xp.exp(z - zmax), axis=-1))
         ce = xp.mean(lse - xp.sum(z * self.dev["Y1"], axis=-1), axis=-1)
-        return ce + self._reg_value(W, xp)
+        return ce + self.reg.value(W, xp, axis=(-2, -1))
 
     def _softmax(self, z):
         xp = self.bk.xp
@@ -127,9 +121,9 @@ class SoftmaxRegression(Problem):
 
     def grad(self, W):
         A = self.dev["A"]
-        return A.T @ (self._softmax(A @ W) - self.dev["Y1"]) / self.n_samples + self._reg_grad(W)
+        return A.T @ (self._softmax(A @ W) - self.dev["Y1"]) / self.n_samples + self.reg.grad(W)
 
     def minibatch_grad(self, W, idx):
         mid, (Ab, Yb) = self.gather_rows(idx, "A", "Y1")
-        G = Ab.mT @ (self._softmax(Ab @ W[:, None]) - Yb) / idx.shape[-1] + self._reg_grad(W)[:, None]
+        G = Ab.mT @ (self._softmax(Ab @ W[:, None]) - Yb) / idx.shape[-1] + self.reg.grad(W)[:, None]
         return self.bk.xp.reshape(G, (W.shape[0],) + mid + (self.m, self.n))

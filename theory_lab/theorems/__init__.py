@@ -32,7 +32,13 @@ class Constants:
                                  f"available: {', '.join(sorted(self.__dict__['_v']))}") from None
 
     def __setattr__(self, name, value):
-        self.__dict__["_v"][name] = value
+        raise AttributeError(f"Constants are immutable; use c.replace({name}=...)")
+
+    def __getstate__(self):
+        return self.__dict__["_v"]
+
+    def __setstate__(self, state):
+        self.__dict__["_v"] = dict(state)
 
     def get(self, name, default=None):
         return self.__dict__["_v"].get(name, default)
@@ -84,6 +90,8 @@ class Theorem:
     measure: Callable[[dict, Constants], Any] | None = None
     #: the theorem needs an L-smooth f (False for the non-smooth results of 4.7)
     needs_smooth: bool = True
+    #: the theorem needs the PL inequality with known mu and f* (assumption A4)
+    needs_pl: bool = False
     doc: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -106,7 +114,9 @@ class Theorem:
     def not_applicable(self, problem, method) -> str | None:
         """None when the theorem's assumptions hold for (problem, method), else the reason."""
         if self.needs_smooth and not problem.smooth:
-            return f"{self.id} needs an L-smooth objective; {problem.family} is non-smooth"
+            return f"{self.id} needs an L-smooth objective; {problem.describe()} is non-smooth"
+        if self.needs_pl and not problem.is_pl:
+            return f"{self.id} needs a PL objective (A4); {problem.describe()} is not PL (no mu and f*)"
         return self.applies(problem, method) if self.applies is not None else None
 
     def recommended(self, c: Constants) -> float:
@@ -136,14 +146,21 @@ def get_theorem(theorem_id: str) -> Theorem:
 
 def select_theorem(problem, method) -> Theorem | None:
     """The theorem matching the method's estimator and the problem's class: EXACT results first,
-    then PL (when the problem is PL), then NC."""
-    if method.spec.kind in ("joint", "chain"):
+    then those needing PL (when the problem is PL), then NC."""
+    if not method.spec.rule.theory:
         return None                        # factor training: outside the projected-step theory
+    method = method.bind(problem)
     cands = [th for th in THEOREMS.values() if th.estimator == method.spec.estimator
              and th.not_applicable(problem, method) is None]
-    order = {"EXACT": 0}
-    cands.sort(key=lambda th: (order.get(th.kind, 1), 0 if th.id.endswith("-PL") else 1))
+    cands.sort(key=lambda th: (0 if th.kind == "EXACT" else 1, 0 if th.needs_pl else 1))
     return cands[0] if cands else None
+
+
+def resolve_theorem(theorem) -> Theorem | None:
+    """None, a registered ID or a Theorem -> Theorem (or None)."""
+    if theorem is None or isinstance(theorem, Theorem):
+        return theorem
+    return get_theorem(str(theorem))
 
 
 

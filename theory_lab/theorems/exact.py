@@ -6,11 +6,11 @@ from . import Theorem, register
 
 # ------------------------------------------------------------------------ exact (THEORY.md 5.1-5.2)
 def _iso_applies(problem, method, noise=False):
-    if problem.family != "quadratic-iso":
-        return "exact results need the isotropic quadratic (quadratic-iso)"
+    if not problem.isotropic_quadratic:
+        return "exact results need an isotropic quadratic f = 1/2 ||W - W*||^2 + f* (quadratic-iso)"
     if not method.isotropic:
         return "exact results need isotropic sketches (E H = (r/d) I)"
-    if noise and method.estimator.params.get("noise") not in ("additive", "auto"):
+    if noise and method.estimator.params.get("noise") != "additive":
         return "EXACT-ISO-SGD needs additive Gaussian noise"
     return None
 

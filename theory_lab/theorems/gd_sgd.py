@@ -14,10 +14,6 @@ def _lt_2_over_L(id_):
     return cond
 
 
-def _needs_pl(problem, method):
-    return None if problem.is_pl else f"{problem.family} is not PL (no mu and f*)"
-
-
 
 # ------------------------------------------------------------------------ GD (THEORY.md 4.1)
 register(Theorem(
@@ -30,7 +26,7 @@ register(Theorem(
 
 register(Theorem(
     id="GD-PL", metric="f_gap", kind="UPPER", provenance="RAC (gamma <= 1/L); DERIVED (gamma < 2/L)",
-    assumptions="A0-A4", estimator="gd", applies=_needs_pl,
+    assumptions="A0-A4", estimator="gd", needs_pl=True,
     bound=lambda t, c: (1 - 2 * c.mu * c.gamma * (1 - c.L * c.gamma / 2) * c.lam_min) ** t * c.delta0,
     max_stepsize=lambda c: 2 / c.L, recommended_stepsize=lambda c: 1 / c.L,
     condition=_lt_2_over_L("GD-PL"),
@@ -105,7 +101,7 @@ register(Theorem(
 
 register(Theorem(
     id="SGD-PL", metric="f_gap", kind="UPPER", provenance="DERIVED", assumptions="A0-A5",
-    estimator="sgd", applies=_needs_pl, bound=_sgd_pl_bound, max_stepsize=lambda c: 2 / c.L,
+    estimator="sgd", needs_pl=True, bound=_sgd_pl_bound, max_stepsize=lambda c: 2 / c.L,
     recommended_stepsize=_sgd_pl_step, condition=_sgd_pl_cond,
     rate=lambda c: 1 - sgd_rho(c), floor=lambda c: sgd_psi(c) / sgd_rho(c),
     doc="E[f(W^T) - f*] <= (1-rho)^T delta0 + psi (1 - (1-rho)^T)/rho, rho = 2 mu c_gamma - u."))
@@ -124,7 +120,7 @@ register(Theorem(
 
 register(Theorem(
     id="QGD-PL", metric="f_gap", kind="UPPER", provenance="DERIVED", assumptions="A0-A4, A7u",
-    estimator="qgd", applies=_needs_pl, bound=_sgd_pl_bound, max_stepsize=lambda c: 2 / c.L,
+    estimator="qgd", needs_pl=True, bound=_sgd_pl_bound, max_stepsize=lambda c: 2 / c.L,
     recommended_stepsize=_sgd_pl_step, condition=lambda c: (_sgd_pl_cond(c) or "").replace("SGD", "QGD") or None,
     rate=lambda c: 1 - sgd_rho(c), floor=lambda c: sgd_psi(c) / sgd_rho(c),
     doc="SGD-PL with the compressed oracle's A, B, C (no floor on a single node)."))

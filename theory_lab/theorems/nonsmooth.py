@@ -8,9 +8,9 @@ from . import Theorem, register
 
 def _ns_applies(problem, method):
     if problem.W_star is None or problem.f_star is None:
-        return f"{problem.family} has no known minimiser W* and f*"
+        return f"{problem.describe()} has no known minimiser W* and f*"
     if problem.L_0 is None:
-        return f"{problem.family} gives no subgradient bound L_0"
+        return f"{problem.describe()} gives no subgradient bound L_0"
     return None
 
 
@@ -66,8 +66,8 @@ def _ident_applies(problem, method, polyak):
     reason = (_polyak_applies if polyak else _const_applies)(problem, method)
     if reason:
         return reason
-    if problem.family != "l1-regression":
-        return "the identities need f homogeneous around W* (l1-regression)"
+    if not problem.homogeneous:
+        return "the identities need f homogeneous around W*: <g, W - W*> = f(W) - f* (l1-regression)"
     if not method.isotropic:
         return "the identities need isotropic sketches (M_p = lam I)"
     kappa = method.estimator.params.get("kappa")

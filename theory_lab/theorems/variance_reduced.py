@@ -10,7 +10,6 @@ import math
 import numpy as np
 
 from . import Theorem, register
-from .gd_sgd import _needs_pl
 
 
 def _sqrt(x):
@@ -46,7 +45,7 @@ def _vr_pair(est: str, name: str, switch, V, doc_v: str):
         doc=f"Q_T <= 2 (delta0 + gamma Lam e0/(2q))/(gamma lam T); {doc_v}."))
     register(Theorem(
         id=f"{name}-PL", metric="lyapunov", kind="UPPER", provenance="DERIVED", assumptions="A0-A4, (VR)",
-        estimator=est, applies=_needs_pl, max_stepsize=pl_step, condition=_max_step_cond(f"{name}-PL", pl_step),
+        estimator=est, needs_pl=True, max_stepsize=pl_step, condition=_max_step_cond(f"{name}-PL", pl_step),
         measure=_lyapunov(lambda c: c.gamma * c.lam_max / switch(c)),
         bound=lambda t, c: (1 - _pl_rho(c, switch(c))) ** t * (c.delta0 + c.gamma * c.lam_max * c.e0 / switch(c)),
         rate=lambda c: 1 - _pl_rho(c, switch(c)),
@@ -59,9 +58,8 @@ _vr_pair("marina", "MARINA", lambda c: c.q, lambda c: c.V, "V = omega L_tilde^2 
 
 # ------------------------------------------------------------------ MVR (4.5)
 def _mvr_applies(problem, method):
-    c = method.estimator.constants(problem) if method.estimator.params.get("noise") != "auto" else None
-    if c is not None and c.get("sigma2") is None:
-        return (f"MVR needs a uniform variance bound sigma2 (A6m); {problem.family} minibatches have none "
+    if method.estimator.constants(problem).get("sigma2") is None:
+        return (f"MVR needs a uniform variance bound sigma2 (A6m); {problem.describe()} minibatches have none "
                 "(use noise='additive' or softmax-regression)")
     return None
 
@@ -88,7 +86,7 @@ register(Theorem(
 
 register(Theorem(
     id="MVR-PL", metric="lyapunov", kind="UPPER", provenance="DERIVED", assumptions="A0-A4, A6m",
-    estimator="mvr", applies=lambda p, m: _needs_pl(p, m) or _mvr_applies(p, m), max_stepsize=_mvr_pl_step,
+    estimator="mvr", needs_pl=True, applies=_mvr_applies, max_stepsize=_mvr_pl_step,
     condition=_max_step_cond("MVR-PL", _mvr_pl_step), measure=_lyapunov(lambda c: c.gamma * c.lam_max / c.a),
     bound=lambda t, c: (1 - _mvr_rho(c)) ** t * (c.delta0 + c.gamma * c.lam_max * c.e0 / c.a)
     + 2 * c.gamma * c.lam_max * c.a * c.sigma2 / _mvr_rho(c),
@@ -117,7 +115,7 @@ register(Theorem(
 
 register(Theorem(
     id="EF21-PL", metric="lyapunov", kind="UPPER", provenance="DERIVED", assumptions="A0-A4, A7c",
-    estimator="ef21", applies=_needs_pl, max_stepsize=_ef21_pl_step, condition=_max_step_cond("EF21-PL", _ef21_pl_step),
+    estimator="ef21", needs_pl=True, max_stepsize=_ef21_pl_step, condition=_max_step_cond("EF21-PL", _ef21_pl_step),
     measure=_lyapunov(lambda c: c.gamma * c.lam_max / c.theta),
     bound=lambda t, c: (1 - _ef21_rho(c)) ** t * (c.delta0 + c.gamma * c.lam_max * c.G0 / c.theta),
     rate=lambda c: 1 - _ef21_rho(c),

@@ -1,0 +1,233 @@
+"""The run plan: everything about a run resolved once, before the loop starts.
+
+``make_plan(problem, method, ...)`` resolves, in this order and exactly once:
+
+1. the problem (a family name, a TOML file or a Problem) and the run size (iters, seeds, seed);
+2. the method bound to the problem (``Method.bind``: rank checked, estimator defaults filled in;
+   the user's Method is left untouched, so it can be reused on any problem);
+3. the theorem (an ID, a ``Theorem``, or the one matching the method and the problem's class);
+4. the constants handed to bounds (problem's, sketch's lambda, estimator's) and the stepsize rule
+   (``FixedStepsize``: a number or the theorem's recommendation times ``factor``;
+   ``PolyakStepsize``: per step from f - f* and ||g||^2);
+5. why the theorem does not apply, if it does not (assumptions, lambda_min > 0, stepsize
+   condition), the metrics to record and the weight u of SGD-NC's weighted average;
+6. a memory estimate, refused up front when it exceeds what the machine (or GPU) has.
+
+The resulting :class:`Plan` is immutable; ``runner.execute(plan)`` is only the loop and
+``check`` is ``execute`` followed by the verification of THEORY.md section 7.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, get_backend, host_available_bytes
+from .errors import InputError, check_range
+from .methods import Method
+from .problems import Problem, resolve_problem
+from .theorems import Constants, Theorem, resolve_theorem, select_theorem
+
+MAX_SEED = 2 ** 64 - 1
+RUN_METRICS = ("f_gap", "grad_sq", "avg_grad_sq", "wavg_grad_sq", "dist_sq")
+NONSMOOTH_METRICS = ("avg_f_gap", "polyak_sum", "min_f_gap")
+COST_METRICS = ("epochs", "bits")
+
+
+@dataclass(frozen=True)
+class FixedStepsize:
+    """gamma for every step and seed; ``source`` says where it came from."""
+
+    gamma: float
+    source: str = "given"
+    per_step: bool = False
+
+    def __call__(self, gap, gsq, xp):
+        return self.gamma
+
+
+@dataclass(frozen=True)
+class PolyakStepsize:
+    """gamma_t = kappa (f(W^t) - f*) / ||g^t||^2 per seed (THEORY.md 4.7); 0 where g = 0."""
+
+    kappa: float
+    source: str = "polyak"
+    per_step: bool = True
+    gamma: float = math.nan
+
+    def __call__(self, gap, gsq, xp):
+        return (self.kappa * xp.where(gsq > 0, gap / xp.where(gsq > 0, gsq, 1.0), 0.0))[:, None, None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A fully resolved run (see the module docstring). Build it with :func:`make_plan`."""
+
+    problem: Problem
+    method: Method                      # bound to ``problem``
+    theorem: Theorem | None
+    stepsize: FixedStepsize | PolyakStepsize
+    constants: Constants
+    metrics: tuple[str, ...]
+    iters: int
+    seeds: int
+    seed: int
+    backend: Backend
+    checkpoints: tuple[int, ...]
+    seed_offset: int = 0
+    weight_u: float = 0.0
+    reason: str | None = None           # why the theorem does not apply (None: it does)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def gamma(self) -> float:
+        """The constant stepsize (NaN under the Polyak rule)."""
+        return self.stepsize.gamma
+
+    def config(self) -> dict[str, Any]:
+        """Flat description of problem, method and run (the columns of a result table)."""
+        pr = self.problem
+        return dict(problem=pr.family, m=pr.m, n=pr.n, problem_seed=pr.seed,
+                    **{f"problem_{k}": v for k, v in pr.params.items()},
+                    **{k: (str(v) if k == "stepsize" else v) for k, v in self.method.params().items()},
+                    gamma=self.gamma, iters=self.iters, master_seed=self.seed, backend=self.backend.name,
+                    device=self.backend.device, dtype=self.backend.dtype)
+
+
+def default_checkpoints(iters: int, dense_up_to: int = 1000, n_log: int = 300) -> np.ndarray:
+    """Every step up to ``dense_up_to`` iterations; otherwise about ``n_log`` log-spaced points.
+    Always includes 0 and ``iters``."""
+    if iters <= dense_up_to:
+        return np.arange(iters + 1)
+    pts = np.unique(np.round(np.geomspace(1, iters, n_log)).astype(int))
+    return np.unique(np.concatenate([[0], pts, [iters]]))
+
+
+def make_plan(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 0,
+              backend="numpy", device: str = "cpu", dtype: str = "float64", checkpoints=None,
+              theorem=None, metrics=None, tf32: bool = False, seed_offset: int = 0,
+              min_seeds: int = 1) -> Plan:
+    """Resolve a run once (module docstring); raises InputError naming the field on bad input."""
+    if not isinstance(method, Method):
+        raise InputError("method", f"expected a theory_lab.Method, got {type(method).__name__}")
+    iters = check_range("iters", iters, 1, 10_000_000, integer=True)
+    seeds = check_range("seeds", seeds, min_seeds, 100_000_000, integer=True)
+    seed = check_range("seed", seed, 0, MAX_SEED, integer=True)
+    seed_offset = check_range("seed_offset", seed_offset, 0, MAX_SEED, integer=True)
+    bk = get_backend(backend, device, dtype, tf32)
+    problem = resolve_problem(problem)
+    bound = method.bind(problem)
+    th = resolve_theorem(theorem)
+    reason = None
+    if th is None and theorem is None:
+        th = select_theorem(problem, bound)
+    if th is not None and th.estimator is not None and th.estimator != bound.spec.estimator:
+        reason = f"{th.id} is about the {th.estimator} estimator, {bound.name} uses {bound.spec.estimator}"
+    conservative = th is None or th.kind == "UPPER"
+    base = _constants(problem, bound, iters, conservative)
+    stepsize = _stepsize(problem, bound, th, base)
+    c = base.replace(gamma=None if stepsize.per_step else stepsize.gamma)
+    if reason is None and th is not None:
+        reason = th.not_applicable(problem, bound)
+        if reason is None and c.lam_min <= 0:
+            reason = f"lam_min^p = {c.lam_min:.3g}: assumption A3 (lam_min > 0) fails"
+        if reason is None and not stepsize.per_step:
+            reason = th.stepsize_reason(c)
+    u = float(th.weight_u(c)) if th is not None and th.weight_u is not None and reason is None else 0.0
+    ck = default_checkpoints(iters) if checkpoints is None else np.unique(
+        np.clip(np.asarray(checkpoints, dtype=int), 0, iters).tolist() + [0, iters])
+    plan = Plan(problem=problem, method=bound, theorem=th, stepsize=stepsize, constants=c,
+                metrics=_metrics(problem, bound, metrics), iters=iters, seeds=seeds, seed=seed, backend=bk,
+                checkpoints=tuple(int(k) for k in ck), seed_offset=seed_offset, weight_u=u, reason=reason)
+    check_memory(plan)
+    return plan
+
+
+def _constants(problem: Problem, method: Method, iters: int, conservative: bool) -> Constants:
+    """Problem's, sketch's (lam_min, lam_max; conservative for UPPER bounds, point values with
+    their Monte Carlo error ``lam_err`` for equalities) and the estimator's constants."""
+    lam, Lam = method.lam(problem, conservative=conservative)
+    values = {**problem.constants(), **method.estimator.constants(problem)}
+    if "kappa" in values and values["kappa"] is None:
+        values["kappa"] = lam / Lam if Lam > 0 else 1.0            # Polyak default kappa = lam/Lam
+    return Constants(**values, lam_min=lam, lam_max=Lam,
+                     lam_err=0.0 if conservative else method.lam_error(problem), p=method.p, rank=method.rank,
+                     gamma=None, T=iters, R_M2=method.r_m_sq(problem))
+
+
+def _stepsize(problem: Problem, method: Method, theorem: Theorem | None, c: Constants):
+    """The stepsize rule: a number as given, Polyak, or ``factor`` x the theorem's recommendation
+    (``"theory"``); the factor-training baselines without a theorem use ``factor`` x their own
+    default (:func:`theory_lab.baselines.default_stepsize`)."""
+    if not isinstance(method.stepsize, str):
+        return FixedStepsize(float(method.stepsize))
+    if method.stepsize == "polyak":
+        if problem.f_star is None:
+            raise InputError("stepsize", f"the Polyak stepsize needs f*; {problem.describe()} has no known f* "
+                             "(use a constant stepsize)")
+        return PolyakStepsize(float(c.kappa))
+    if theorem is None and not method.spec.rule.theory and problem.smooth:
+        from .baselines import default_stepsize
+
+        return FixedStepsize(method.factor * default_stepsize(problem, method), "baseline default")
+    if theorem is None:
+        raise InputError("stepsize", f"no theorem covers {method.name} on {problem.describe()}; give a number")
+    try:
+        gamma = method.factor * theorem.recommended(c)
+    except (AttributeError, TypeError, ZeroDivisionError) as exc:
+        raise InputError("stepsize", f"{theorem.id} gives no stepsize here ({exc}); give a number") from None
+    if not np.isfinite(gamma) or gamma <= 0:
+        raise InputError("stepsize", f"{theorem.id} gives no positive stepsize here (lam_min = {c.lam_min:.3g}); "
+                         "give a number")
+    return FixedStepsize(float(gamma), f"{theorem.id} x {method.factor:g}")
+
+
+def available_metrics(problem: Problem, method: Method) -> tuple[str, ...]:
+    extra = ("est_error",) if method.estimator.tracks_error else ()
+    ns = NONSMOOTH_METRICS if method.spec.estimator == "subgradient" else ()
+    return RUN_METRICS + extra + COST_METRICS + ns
+
+
+def _metrics(problem: Problem, method: Method, wanted) -> tuple[str, ...]:
+    available = available_metrics(problem, method)
+    wanted = available if wanted is None else tuple(wanted)
+    for k in wanted:
+        if k not in available:
+            raise InputError("metrics", f"unknown metric {k!r} for {method.name}; accepted: {', '.join(available)}")
+    return tuple(k for k in wanted if k != "dist_sq" or problem.W_star is not None)
+
+
+# ------------------------------------------------------------------------------ memory
+def estimate_bytes(plan: Plan) -> int:
+    """Peak bytes of a run, roughly: about 10 arrays of S x m x n (iterates, estimate, gradient,
+    estimator state, temporaries), minibatch gathers of S x b x mn for finite sums, clients'
+    S x M x m x n, and the metric traces."""
+    S, m, n = plan.seeds, plan.problem.m, plan.problem.n
+    width = 8 if plan.backend.dtype == "float64" else 4
+    est = plan.method.estimator.params
+    batch = int(est.get("batch") or 1) if plan.problem.is_finite_sum else 0
+    clients = plan.problem.clients if plan.method.spec.estimator in ("qgd", "marina", "ef21") else 1
+    per_seed = (10 + 2 * batch + 4 * clients) * m * n + 8 * len(plan.checkpoints) * len(plan.metrics)
+    return int(S * per_seed * width)
+
+
+def available_bytes(backend: Backend) -> int | None:
+    """Free memory where the run's arrays live (device memory on CUDA), None when unknown."""
+    if backend.name == "torch" and backend.device == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info()[0])
+    return host_available_bytes()
+
+
+def check_memory(plan: Plan) -> None:
+    need, have = estimate_bytes(plan), available_bytes(plan.backend)
+    if have is not None and need > have:
+        raise InputError("seeds", f"this run needs about {need / 2**30:.1f} GiB "
+                         f"({plan.seeds} seeds x {plan.problem.m} x {plan.problem.n}); "
+                         f"{have / 2**30:.1f} GiB available on {plan.backend.device}: use fewer seeds or a smaller problem")
+
+
+__all__ = ["Plan", "make_plan", "FixedStepsize", "PolyakStepsize", "default_checkpoints", "estimate_bytes"]
