@@ -1,48 +1,9 @@
-"""Shared helpers. Statistical tests use fixed master seeds, so they are deterministic; each
-states the confidence its verdict is taken at."""
+"""Fixtures. Statistical tests use fixed master seeds, so they are deterministic; each states the
+confidence its verdict is taken at. Shared helpers live in ``helpers.py``."""
 import numpy as np
 import pytest
-
-import theory_lab as tl
-
-
-def has_torch() -> bool:
-    try:
-        import torch  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
-def has_cuda() -> bool:
-    if not has_torch():
-        return False
-    import torch
-    return torch.cuda.is_available()
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
-
-
-def mutate(tid, scale=None, rate=None, kind="UPPER"):
-    """A too-optimistic copy: the bound times ``scale`` (< 1), or every contraction factor q^t
-    replaced by q^(rate t) (rate > 1), evaluated by substituting T -> rate T in the original bound
-    where the bound is a pure geometric decay."""
-    th = tl.THEOREMS[tid]
-    if scale is not None:
-        bound = lambda t, c: scale * th.bound(t, c)       # noqa: E731
-    else:
-        bound = lambda t, c: th.bound(rate * np.asarray(t, float), c)   # noqa: E731
-    return tl.Theorem(id=f"{tid}-mutant", metric=th.metric, bound=bound, measure=th.measure, kind=kind,
-                      condition=th.condition, max_stepsize=th.max_stepsize,
-                      recommended_stepsize=th.recommended_stepsize, skip_t0=th.skip_t0, estimator=th.estimator,
-                      needs_smooth=th.needs_smooth)
-
-
-def ids(params):
-    return [f"{k}={v}" for k, v in params]
-
-
-__all__ = ["tl", "has_torch", "has_cuda", "mutate"]

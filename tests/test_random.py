@@ -6,7 +6,7 @@ from scipy import stats
 from theory_lab.backend import get_backend
 from theory_lab.backend.random import Streams
 
-from conftest import has_torch
+from helpers import has_torch
 
 
 def streams(S=64, master=3, offset=0, backend="numpy"):

@@ -64,14 +64,52 @@ SCRIPT = textwrap.dedent("""
     from theory_lab.sweep import sweep
     pr = tl.make_problem("least-squares", m=6, n=9, n_samples=20)
     sweep(pr, "bernoulli-lora-sgd", {{"p": [0.0, 0.25, 0.5, 0.75, 1.0], "rank": [1, 2, 3]}},
-          iters=300, seeds=64, store=sys.argv[1], progress=False, workers={workers})
+          iters={iters}, seeds=32, store=sys.argv[1], progress=False, workers={workers})
 """)
 
 
-def _run_script(store, workers=1):
-    return subprocess.Popen([sys.executable, "-c", SCRIPT.format(workers=workers), str(store)])
+def _run_script(store, workers=1, iters=200):
+    return subprocess.Popen([sys.executable, "-c", SCRIPT.format(workers=workers, iters=iters), str(store)])
 
 
+def _children(pid):
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _running(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """SIGKILL of a --workers 2 sweep used to leave its workers and the resource tracker running."""
+    proc = _run_script(tmp_path / "w.parquet", workers=2, iters=3000)
+    deadline = time.time() + 60
+    kids = []
+    while time.time() < deadline and len(kids) < 3:          # two workers and the resource tracker
+        time.sleep(0.1)
+        kids = _children(proc.pid)
+    assert len(kids) >= 2, kids
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_running(k) for k in kids):
+        time.sleep(0.1)
+    assert not any(_running(k) for k in kids)
+
+
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_uninterrupted_table(tmp_path):
     killed = tmp_path / "killed.parquet"
     proc = _run_script(killed)
@@ -93,12 +131,13 @@ def test_resume_after_sigkill_gives_the_uninterrupted_table(tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow
 def test_two_concurrent_sweeps_share_a_store(tmp_path):
     store = tmp_path / "shared.parquet"
     procs = [_run_script(store), _run_script(store)]
     assert [p.wait() for p in procs] == [0, 0]
     table = pd.read_parquet(store)
-    assert table["config"].nunique() == 15 and len(table) == 15 * 64 * 301
+    assert table["config"].nunique() == 15 and len(table) == 15 * 32 * 201
     assert not table.duplicated(["config", "seed", "iteration"]).any()
 
 
@@ -153,7 +192,10 @@ def test_cli_sweep_spec(tmp_path, capsys):
     (("rank = [1, 2]", "rank = [1, 2]\ncolour = [1]"), "colour:"),
     (("iters = 20", "iters = 0"), "iters:"),
     (("m = 6", "m = 6\nbogus = 1"), "bogus:"),
-    (("[grid]", "[grid]\nnoise = [0.1]"), "noise:"),                 # ambiguous: problem or SGD noise
+    (("[grid]", "[grid]\nbatch = [4]"), "batch:"),                   # not a parameter of bernoulli-lora-gd
+    (("iters = 20", "iters = 20\ncheckpoints = 5"), "checkpoints:"),   # was accepted and ignored
+    (("iters = 20", "iters = 20\nout = 5"), "out:"),
+    (("problem = \"least-squares\"", "problem = 5"), "problem:"),
     (("iters = 20", "iters = [20"), "spec:"),
 ])
 def test_bad_spec_rejected_before_any_computation(tmp_path, capsys, edit, field):
@@ -163,6 +205,17 @@ def test_bad_spec_rejected_before_any_computation(tmp_path, capsys, edit, field)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0]
     assert not out.exists() and not Path(str(out) + ".parts").exists()
+
+
+def test_ambiguous_parameter_must_be_qualified(tmp_path, capsys):
+    """least-squares and SGD both take ``noise``: a bare grid key is refused, problem.noise works."""
+    sgd = GOOD.replace("bernoulli-lora-gd", "bernoulli-lora-sgd")
+    out = tmp_path / "a.parquet"
+    assert main(["sweep", str(_spec(tmp_path, sgd.replace("[grid]", "[grid]\nnoise = [0.1]"))), "--out", str(out),
+                 "--quiet"]) == 2
+    assert "noise: ambiguous" in capsys.readouterr().err
+    assert main(["sweep", str(_spec(tmp_path, sgd.replace("[grid]", "[grid]\n\"problem.noise\" = [0.1]"))),
+                 "--out", str(out), "--quiet"]) == 0
 
 
 def test_missing_spec_file(tmp_path, capsys):

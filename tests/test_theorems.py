@@ -4,7 +4,7 @@ import pytest
 
 import theory_lab as tl
 
-from conftest import mutate
+from helpers import mutate
 from theory_lab.theorems import THEOREMS
 
 HERE = __import__("pathlib").Path(__file__).resolve().parents[1] / "problems"
@@ -26,7 +26,7 @@ CASES = {
 
 
 def test_every_registered_theorem_has_a_case():
-    from test_variants import HOLDS
+    from cases import HOLDS
     identities = {"IDENT-NS-CONST", "IDENT-NS-POLYAK"}          # tests/test_variants.py::test_identities_on_l1
     assert set(CASES) | set(HOLDS) | identities == set(THEOREMS)
 

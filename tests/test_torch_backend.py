@@ -9,7 +9,7 @@ import pytest
 
 import theory_lab as tl
 
-from conftest import has_cuda, has_torch
+from helpers import has_cuda, has_torch
 
 pytestmark = pytest.mark.skipif(not has_torch(), reason="torch not installed")
 

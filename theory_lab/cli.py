@@ -10,7 +10,7 @@ import json
 import sys
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, check_range
 
 
 def _value(text: str):
@@ -39,28 +39,59 @@ def _pairs(items, field):
     return out
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the package's error style: one line naming the option, exit code 2."""
+
+    def error(self, message):
+        head, sep, rest = message.partition(": ")
+        if head.startswith("argument --") and sep and rest.split(":")[0] == head[11:].split("/")[0].replace("-", "_"):
+            message = rest                       # our typed options already name the field
+        else:
+            message += f" (see {self.prog} --help)"
+        print(f"theory-lab: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _number(field: str, low=None, high=None, integer: bool = False, **kw):
+    """An argparse type that names the option and its accepted range on bad input."""
+    def parse(text):
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            value = text
+        try:
+            return check_range(field, value, low, high, integer=integer, **kw)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = field
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="theory-lab", description="Check Bernoulli-LoRA convergence "
+    ap = _Parser(prog="theory-lab", description="Check Bernoulli-LoRA convergence "
                                  "theory by measurement (THEORY.md theorem IDs).")
     ap.add_argument("--version", action="version", version=f"theory-lab {__version__}")
-    sub = ap.add_subparsers(dest="command", required=True)
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     c = sub.add_parser("check", help="run many seeds and judge a theorem's bound")
     c.add_argument("--problem", default="least-squares", help="family name or problems/NAME.toml")
     c.add_argument("--method", default="bernoulli-lora-gd")
-    c.add_argument("--p", type=float, default=None, help="probability of a left sketch, in [0, 1]")
-    c.add_argument("--rank", type=int, default=2, help="sketch rank r in [1, min(m, n)]")
+    c.add_argument("--p", type=_number("p", 0.0, 1.0), default=None, help="probability of a left sketch, in [0, 1]")
+    c.add_argument("--rank", type=_number("rank", 1, None, integer=True), default=2,
+                   help="sketch rank r in [1, min(m, n)]")
     c.add_argument("--sketch", default="gaussian", help="law for both sides, or LEFT/RIGHT")
     c.add_argument("--stepsize", default="theory", help="theory or a positive number")
-    c.add_argument("--factor", type=float, default=1.0, help="multiplies the theory stepsize")
-    c.add_argument("--iters", type=int, default=500)
-    c.add_argument("--seeds", type=int, default=256)
-    c.add_argument("--seed", type=int, default=0, help="master seed of the runs' random streams")
+    c.add_argument("--factor", type=_number("factor", 0.0, None, low_open=True), default=1.0,
+                   help="multiplies the theory stepsize")
+    c.add_argument("--iters", type=_number("iters", 1, 10_000_000, integer=True), default=500)
+    c.add_argument("--seeds", type=_number("seeds", 2, 100_000_000, integer=True), default=256)
+    c.add_argument("--seed", type=_number("seed", 0, 2 ** 64 - 1, integer=True), default=0,
+                   help="master seed of the runs' random streams, in [0, 2^64 - 1]")
     c.add_argument("--backend", default="numpy", choices=None)
     c.add_argument("--device", default="cpu")
     c.add_argument("--dtype", default="float64")
     c.add_argument("--theorem", default=None, help="theorem ID (default: the one matching)")
-    c.add_argument("--confidence", type=float, default=0.95)
+    c.add_argument("--confidence", type=_number("confidence", 0.0, 1.0, low_open=True, high_open=True), default=0.95)
     c.add_argument("-P", "--problem-param", action="append", metavar="KEY=VALUE",
                    help="problem parameter, e.g. -P m=32 -P cond=100")
     c.add_argument("-M", "--method-param", action="append", metavar="KEY=VALUE",
@@ -70,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="sweep a TOML spec's grid (resumes by default)")
     sw.add_argument("spec", help="sweep spec (TOML; see DESIGN.md)")
     sw.add_argument("--out", default=None, help="parquet store (default: the spec's out, or results/SPEC.parquet)")
-    sw.add_argument("--workers", type=int, default=1, help="local worker processes")
+    sw.add_argument("--workers", type=_number("workers", 1, 4096, integer=True), default=1,
+                    help="local worker processes")
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -88,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--sizes", default="64,256,1024", help="comma-separated m = n")
     b.add_argument("--ranks", default="1,8")
     b.add_argument("--seeds", default="8")
-    b.add_argument("--repeat", type=int, default=5)
+    b.add_argument("--repeat", type=_number("repeat", 1, 10_000, integer=True), default=5)
     b.add_argument("--csv", default="bench.csv", help="CSV output file")
 
     ls = sub.add_parser("list", help="list problems, methods, theorems or sketches")
@@ -102,8 +134,11 @@ def _cmd_check(a) -> int:
     from .problems import resolve_problem
 
     problem = resolve_problem(a.problem, **_pairs(a.problem_param, "problem-param"))
-    method = Method(a.method, p=a.p, rank=a.rank, sketch=a.sketch, stepsize=a.stepsize, factor=a.factor,
-                    **_pairs(a.method_param, "method-param"))
+    options = dict(p=a.p, rank=a.rank, sketch=a.sketch, stepsize=a.stepsize, factor=a.factor)
+    extra = _pairs(a.method_param, "method-param")
+    for key in set(extra) & set(options):
+        raise InputError(key, f"has its own option --{key}; do not pass it with -M")
+    method = Method(a.method, **options, **extra)
     res = check(problem, method, iters=a.iters, seeds=a.seeds, seed=a.seed, theorem=a.theorem,
                 confidence=a.confidence, backend=a.backend, device=a.device, dtype=a.dtype)
     print(res.to_json() if a.json else res.table())
@@ -151,7 +186,8 @@ def _cmd_sweep(a) -> int:
     counts = per.verdict.replace("", "no theorem").value_counts().to_dict()
     print(f"{table.attrs['computed']} configurations computed, {table.attrs['cached']} cached; "
           f"{len(table)} rows in {table.attrs['store']}")
-    print("verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print("verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+          + f"; configurations with diverged seeds (inf/NaN): {table.attrs['diverged']}")
     return 1 if (per.verdict == "violated").any() else 0
 
 
@@ -173,7 +209,10 @@ def _cmd_bench(a) -> int:
 
 def main(argv=None) -> int:
     ap = _parser()
-    a = ap.parse_args(argv)
+    try:
+        a = ap.parse_args(argv)
+    except SystemExit as exc:             # --help (0) or a bad option (2, one line already printed)
+        return int(exc.code or 0)
     try:
         if a.command == "check":
             return _cmd_check(a)
@@ -187,6 +226,9 @@ def main(argv=None) -> int:
     except InputError as exc:
         print(f"theory-lab: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("theory-lab: interrupted (finished configurations are stored; re-run to resume)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,8 +11,11 @@ class InputError(ValueError):
     """Bad user input: ``field`` names the parameter, the message says what is accepted."""
 
     def __init__(self, field: str, message: str):
-        self.field = field
+        self.field, self.message = field, message
         super().__init__(f"{field}: {message}")
+
+    def __reduce__(self):                 # picklable, so errors in worker processes arrive intact
+        return (type(self), (self.field, self.message))
 
 
 def check_range(field: str, value, low=None, high=None, *, integer: bool = False,
@@ -44,6 +47,21 @@ def check_range(field: str, value, low=None, high=None, *, integer: bool = False
     return value
 
 
+def check_bool(field: str, value) -> bool:
+    """A boolean: True/False, 1/0, or the words true/false, yes/no, on/off (any case)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0"):
+            return False
+    raise InputError(field, f"got {value!r}; expected a boolean: true or false (yes/no, 1/0)")
+
+
 def read_toml(path, field: str) -> dict:
     """Parse a TOML file; a missing file or malformed TOML is an InputError naming ``field``."""
     import tomllib
@@ -53,6 +71,26 @@ def read_toml(path, field: str) -> dict:
     if not path.is_file():
         raise InputError(field, f"no such file {str(path)!r}")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(field, f"{path} is not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+    except OSError as exc:
+        raise InputError(field, f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(field, f"malformed TOML in {path}: {exc}") from None
+
+
+def writable_file(field: str, path) -> None:
+    """Raise InputError naming ``field`` unless ``path`` can be created (its folder exists and is
+    writable); checked before any work is done."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(field, f"{str(path)!r} is a folder; give a file path")
+    if not parent.is_dir():
+        raise InputError(field, f"folder {str(parent)!r} does not exist; create it or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(field, f"{str(path)!r} is not writable")

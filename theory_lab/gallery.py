@@ -27,16 +27,21 @@ def figure(fn):
     return fn
 
 
+def _pick(size: str, tiny, quick, full):
+    """The value for the figure size: "tiny" (smoke tests), "quick" or "full" (the paper's)."""
+    return {"tiny": tiny, "quick": quick, "full": full}[size]
+
+
 def _store(store_dir, name):
     return None if store_dir is None else Path(store_dir) / f"{name}.parquet"
 
 
 # ------------------------------------------------------------------------------ recipes
 @figure
-def convergence(out, quick, store_dir):
+def convergence(out, size, store_dir):
     """Mean f_gap with 95% bands and the theorem's bound (dashed): GD-PL on least squares and
     SGD-PL with additive noise on a Kronecker quadratic (the noise floor), p in {0, 0.5, 1}."""
-    T, S = (300, 64) if quick else (1500, 1024)
+    T, S = _pick(size, (30, 8), (300, 64), (1500, 1024))
     lsq = make_problem("least-squares", m=16, n=48, n_samples=96)
     a = sweep(lsq, "bernoulli-lora-gd", {"p": [0.0, 0.5, 1.0]}, iters=T, seeds=S, method_params={"rank": 2},
               store=_store(store_dir, "convergence"), progress=False)
@@ -54,11 +59,12 @@ def convergence(out, quick, store_dir):
 
 
 @figure
-def p_rank_heatmap(out, quick, store_dir):
+def p_rank_heatmap(out, size, store_dir):
     """log(q_hat)/log(q_th) over p x rank for GD on least squares 16x48 (> 1: faster than the bound)."""
-    T, S = (200, 32) if quick else (600, 256)
+    T, S = _pick(size, (30, 4), (200, 32), (600, 256))
     lsq = make_problem("least-squares", m=16, n=48, n_samples=96)
-    t = sweep(lsq, "bernoulli-lora-gd", {"p": [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], "rank": [1, 2, 4, 8]},
+    ps = _pick(size, [0.0, 0.5, 1.0], [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0])
+    t = sweep(lsq, "bernoulli-lora-gd", {"p": ps, "rank": _pick(size, [1, 2], [1, 2, 4, 8], [1, 2, 4, 8])},
               iters=T, seeds=S, store=_store(store_dir, "p_rank_heatmap"), progress=False)
     with P.style():
         fig, ax = P.new_figure(1, width=4.0, height=3.0)
@@ -68,9 +74,9 @@ def p_rank_heatmap(out, quick, store_dir):
 
 
 @figure
-def collapse(out, quick, store_dir):
+def collapse(out, size, store_dir):
     """f_gap / f0 against t * lam_min^p for every p and r: the curves fall on exp(-(2g - g^2) x)."""
-    T, S = (120, 64) if quick else (400, 1024)
+    T, S = _pick(size, (30, 8), (120, 64), (400, 1024))
     iso = make_problem("quadratic-iso", m=16, n=48)
     t = sweep(iso, "bernoulli-lora-gd", {"p": [0.0, 0.5, 1.0], "rank": [1, 2, 4]}, iters=T, seeds=S,
               method_params={"stepsize": 0.5}, store=_store(store_dir, "collapse"), progress=False)
@@ -92,9 +98,9 @@ def collapse(out, quick, store_dir):
 
 
 @figure
-def lambda_vs_p(out, quick, store_dir):
+def lambda_vs_p(out, size, store_dir):
     """lambda_min^p against p (lines: exact; dots: Monte Carlo E[H]) for square and rectangular W."""
-    K = 400 if quick else 20000
+    K = _pick(size, 50, 400, 20000)
     shapes = [(64, 64), (16, 64), (64, 16)]
     ps = np.linspace(0, 1, 11)
     with P.style():
@@ -113,34 +119,29 @@ def lambda_vs_p(out, quick, store_dir):
         return P.save(fig, out, "lambda_vs_p")
 
 
-def _paper_problem(quick):
-    try:
-        import sklearn  # noqa: F401
-        data = "make_regression"
-    except ImportError:
-        data = "gaussian"
-    if quick:
-        return make_problem("linreg-noncvx", m=16, n=16, n_samples=2000, data=data,
-                            init="pretrained" if data == "make_regression" else "gaussian", pretrain_samples=4000)
-    return make_problem("linreg-noncvx", m=64, n=64, n_samples=10000, data=data, init="pretrained",
-                        pretrain_samples=90000)
+def _paper_problem(size):
+    """EXPERIMENTS.md E1's problem (scikit-learn's make_regression data, a dependency of the
+    package), at the paper's size or smaller."""
+    m, N, Np = _pick(size, (6, 300, 1000), (16, 2000, 4000), (64, 10000, 90000))
+    return make_problem("linreg-noncvx", m=m, n=m, n_samples=N, data="make_regression", init="pretrained",
+                        pretrain_samples=Np)
 
 
 @figure
-def paper_linreg(out, quick, store_dir):
+def paper_linreg(out, size, store_dir):
     """EXPERIMENTS.md E1: median ||grad f||^2 of Bernoulli-LoRA-GD (several p), RAC-LoRA with random
     A (p=0) and random B (p=1), and full GD, one panel per rank; and E2: SGD against epochs."""
-    pr = _paper_problem(quick)
-    ranks = [1, 2, 4, 8] if quick else [1, 2, 4, 8, 16, 32]
-    ps = [0.2, 0.5, 0.8] if quick else [0.01, 0.2, 0.4, 0.6, 0.8, 0.99]
-    T, S = (400, 8) if quick else (4000, 20)
+    pr = _paper_problem(size)
+    ranks = _pick(size, [1, 2], [1, 2, 4, 8], [1, 2, 4, 8, 16, 32])
+    ps = _pick(size, [0.5], [0.2, 0.5, 0.8], [0.01, 0.2, 0.4, 0.6, 0.8, 0.99])
+    T, S = _pick(size, (40, 4), (400, 8), (4000, 20))
     st = _store(store_dir, "paper_linreg")
     kw = dict(iters=T, seeds=S, store=st, progress=False)
     bl = sweep(pr, "bernoulli-lora-gd", {"p": ps, "rank": ranks}, **kw)
     rac = sweep(pr, "rac-lora", {"p": [0.0, 1.0], "rank": ranks}, **kw)
     gd = sweep(pr, "gd", {"factor": [1.0]}, iters=100, seeds=2, store=st, progress=False)
-    b = 20 if quick else 100
-    sgd_kw = dict(iters=(300 if quick else 4000), seeds=S, store=st, progress=False,
+    b = _pick(size, 10, 20, 100)
+    sgd_kw = dict(iters=_pick(size, 40, 300, 4000), seeds=S, store=st, progress=False,
                   method_params={"rank": 2, "batch": b, "stepsize": 1 / (16 * pr.L)})
     sgd = sweep(pr, "bernoulli-lora-sgd", {"p": [0.5]}, **sgd_kw)
     rsgd = sweep(pr, "rac-lora-sgd", {"p": [0.0, 1.0]}, **sgd_kw)
@@ -178,11 +179,11 @@ def paper_linreg(out, quick, store_dir):
 
 
 @figure
-def variants(out, quick, store_dir):
+def variants(out, size, store_dir):
     """Every variant's PL theorem (and NS-POLYAK): the measured quantity (mean, 95% band; a Lyapunov
     function where the theorem bounds one) under its bound (dashed), p = 0.5, rank 2, Gaussian sketches
     (stratified for NS-POLYAK, whose Gaussian case is an identity); and error against bits per client."""
-    T, S = (150, 48) if quick else (600, 1000)
+    T, S = _pick(size, (30, 8), (150, 48), (600, 1000))
     st = _store(store_dir, "variants")
     shards = make_problem("least-squares", m=8, n=12, n_samples=40, clients=4)
     lsq = make_problem("least-squares", m=8, n=12, n_samples=40)
@@ -227,19 +228,19 @@ def variants(out, quick, store_dir):
 
 
 @figure
-def mlp_finetune(out, quick, store_dir):
+def mlp_finetune(out, size, store_dir):
     """EXPERIMENTS.md E3 on scikit-learn digits: median test accuracy of rank-1 fine-tuning methods
     against epochs (band: quartiles over seeds), with trainable parameter counts."""
     import pandas as pd
 
     from .mlp_finetune import run_experiment
 
-    seeds, epochs = (2, 25) if quick else (20, 50)
-    cache = _store(store_dir, f"mlp_finetune_{seeds}x{epochs}")
+    seeds, epochs, pre = _pick(size, (1, 2, 5), (2, 25, 60), (20, 50, 60))
+    cache = _store(store_dir, f"mlp_finetune_{seeds}x{epochs}x{pre}")
     if cache is not None and cache.is_file():
         df = pd.read_parquet(cache)
     else:
-        df = run_experiment(seeds=seeds, epochs=epochs)
+        df = run_experiment(seeds=seeds, epochs=epochs, pretrain_epochs=pre)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             df.to_parquet(cache, index=False)
@@ -266,10 +267,12 @@ def mlp_finetune(out, quick, store_dir):
 
 
 # ------------------------------------------------------------------------------ driver
-def make(names=None, out="figures/out", quick: bool = True, store_dir="results/figures", echo=print):
-    """Make the named figures (default: all); returns {name: [paths]}."""
+def make(names=None, out="figures/out", quick: bool | str = True, store_dir="results/figures", echo=print):
+    """Make the named figures (default: all); returns {name: [paths]}. ``quick``: True (small sizes,
+    the whole set in about a minute), False (the paper's sizes) or "tiny" (smoke tests)."""
     from .errors import InputError
 
+    size = quick if quick == "tiny" else ("quick" if quick else "full")
     names = list(names or FIGURES)
     for n in names:
         if n not in FIGURES:
@@ -277,7 +280,7 @@ def make(names=None, out="figures/out", quick: bool = True, store_dir="results/f
     done = {}
     for n in names:
         t0 = time.perf_counter()
-        done[n] = FIGURES[n](out, quick, store_dir)
+        done[n] = FIGURES[n](out, size, store_dir)
         echo(f"{n:16s} {time.perf_counter() - t0:6.1f} s  -> {', '.join(str(p) for p in done[n])}")
     return done
 

@@ -51,9 +51,10 @@ def load_digits_split(seed: int = 0):
 
 def _mlp(torch, gen):
     nn = torch.nn
-    torch.manual_seed(int(gen.integers(2 ** 31)))
-    return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 64), nn.ReLU(),
-                         nn.Dropout(0.1), nn.Linear(64, 5))
+    with torch.random.fork_rng():                 # seeded layer init without touching the global state
+        torch.manual_seed(int(gen.integers(2 ** 31)))
+        return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 64), nn.ReLU(),
+                             nn.Dropout(0.1), nn.Linear(64, 5))
 
 
 def pretrain(data: Data, epochs: int = 60, seed: int = 0):
@@ -164,12 +165,20 @@ def run_experiment(methods=METHODS, seeds: int = 20, epochs: int = 50, p: float 
     import pandas as pd
     import torch
 
-    torch.set_num_threads(1)
-    data = load_digits_split(0)
-    net = pretrain(data, pretrain_epochs)
+    threads = torch.get_num_threads()
     rows = []
-    for method in methods:
-        for s in range(seeds):
-            acc, n = finetune(net, data, method, seed=1000 + s, epochs=epochs, p=p, batch=batch)
-            rows += [dict(method=method, seed=s, epoch=e + 1, test_acc=a, trainable=n) for e, a in enumerate(acc)]
+    # torch's global generator (layer init, dropout) is seeded inside a fork of its state, and the
+    # thread count is restored: nothing outlives the experiment
+    with torch.random.fork_rng():
+        torch.set_num_threads(1)
+        try:
+            data = load_digits_split(0)
+            net = pretrain(data, pretrain_epochs)
+            for method in methods:
+                for s in range(seeds):
+                    acc, n = finetune(net, data, method, seed=1000 + s, epochs=epochs, p=p, batch=batch)
+                    rows += [dict(method=method, seed=s, epoch=e + 1, test_acc=a, trainable=n)
+                             for e, a in enumerate(acc)]
+        finally:
+            torch.set_num_threads(threads)
     return pd.DataFrame(rows)

@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,31 +32,35 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .check import check
+from .check import judge
 from .errors import InputError, check_range, read_toml
 from .estimators import ESTIMATORS
-from .methods import METHODS, Method
+from .methods import METHODS, Method, method_parameters
+from .plan import MAX_SEED, make_plan
 from .problems import FAMILIES, resolve_problem
-from .runner import run
-from .theorems import select_theorem
+from .runner import execute
 
-METHOD_KEYS = {"p", "rank", "sketch", "stepsize", "factor", "alpha", "left_groups", "right_groups", "init_scale",
-               "link_steps"}
-ESTIMATOR_KEYS = {"noise", "batch", "replacement", "noise_std", "q", "momentum", "compressor", "k", "s", "kappa"}
 RUN_KEYS = {"iters", "seeds", "master_seed"}
-SPEC_KEYS = {"problem", "method", "iters", "seeds", "seed", "theorem", "confidence", "backend", "device",
-             "dtype", "problem_params", "method_params", "grid", "out", "description", "checkpoints"}
+#: spec key -> (accepted types, what to say)
+SPEC_KEYS = {"problem": (str, "a family name or a problems/NAME.toml path"), "method": (str, "a method name"),
+             "iters": (int, "an integer"), "seeds": (int, "an integer"), "seed": (int, "an integer"),
+             "theorem": (str, "a theorem ID"), "confidence": ((int, float), "a number in (0, 1)"),
+             "backend": (str, "numpy or torch"), "device": (str, "cpu or cuda"), "dtype": (str, "float64 or float32"),
+             "problem_params": (dict, "a table"), "method_params": (dict, "a table"),
+             "grid": (dict, "a table of lists"), "out": (str, "a parquet file path"), "description": (str, "text")}
 
 
 # ------------------------------------------------------------------------------ configurations
 def _problem_keys(family: str) -> set[str]:
-    return {"m", "n", "seed"} | set(FAMILIES[family].defaults) if family in FAMILIES else {"m", "n", "seed"}
+    cls = FAMILIES[family]
+    return {"m", "n", "seed"} | set(cls.defaults) | ({"clients", "split"} if cls.finite_sum else set())
 
 
-def split_params(params: dict[str, Any], family: str) -> tuple[dict, dict, dict]:
-    """Route flat parameters to (problem, method, run); ``problem.x`` / ``method.x`` disambiguate."""
+def split_params(params: dict[str, Any], family: str, method: str) -> tuple[dict, dict, dict]:
+    """Route flat parameters to (problem, method, run) by the signatures of the problem family and
+    the method (``Method`` + its estimator + its step rule); ``problem.x`` / ``method.x`` disambiguate."""
     prob, meth, runp = {}, {}, {}
-    pkeys = _problem_keys(family)
+    pkeys, mkeys = _problem_keys(family), set(method_parameters(method))
     for key, val in params.items():
         if key.startswith("problem."):
             prob[key[8:]] = val
@@ -64,13 +69,13 @@ def split_params(params: dict[str, Any], family: str) -> tuple[dict, dict, dict]
         elif key in RUN_KEYS:
             runp[key] = val
         else:
-            in_p, in_m = key in pkeys, key in METHOD_KEYS | ESTIMATOR_KEYS
+            in_p, in_m = key in pkeys, key in mkeys
             if in_p and in_m:
-                raise InputError(key, f"ambiguous: a parameter of both {family} and the method; "
+                raise InputError(key, f"ambiguous: a parameter of both {family} and {method}; "
                                       f"write problem.{key} or method.{key}")
             if not (in_p or in_m):
-                raise InputError(key, f"unknown sweep parameter; accepted: {', '.join(sorted(pkeys))} (problem), "
-                                      f"{', '.join(sorted(METHOD_KEYS | ESTIMATOR_KEYS))} (method), "
+                raise InputError(key, f"not a parameter of {family}, {method} or the run; accepted: "
+                                      f"{', '.join(sorted(pkeys))} (problem), {', '.join(sorted(mkeys))} (method), "
                                       f"{', '.join(sorted(RUN_KEYS))} (run)")
             (prob if in_p else meth)[key] = val
     return prob, meth, runp
@@ -92,28 +97,36 @@ def config_key(spec: dict[str, Any]) -> str:
 
 
 class Config:
-    """One point of a sweep: problem, method and run settings, validated on construction."""
+    """One point of a sweep: problem, method and run settings, validated on construction.
+
+    ``problem`` is a family name or a Problem (a TOML file is read by the sweep first); the key
+    hashes the resolved problem (family, every parameter, the data's fingerprint), so editing a
+    problem file or a generator never reuses stale results."""
 
     def __init__(self, problem, method_name: str, params: dict, base: dict):
-        family = problem if isinstance(problem, str) and problem in FAMILIES else None
-        probe = resolve_problem(problem) if family is None else None
-        family = family or probe.family
-        prob, meth, runp = split_params(params, family)
-        self.problem_spec = problem if isinstance(problem, str) else problem.family
+        family = problem if isinstance(problem, str) else problem.family
+        if family not in FAMILIES:
+            raise InputError("problem", f"unknown family {family!r}; accepted: {', '.join(sorted(FAMILIES))} "
+                             "or a .toml file")
+        prob, meth, runp = split_params(params, family, method_name)
+        self.problem_spec = family
         self.problem_params = {**base.get("problem_params", {}), **prob}
         self.method_name = method_name
         self.method_params = {**base.get("method_params", {}), **meth}
         self.iters = check_range("iters", runp.get("iters", base.get("iters", 500)), 1, 10_000_000, integer=True)
         self.seeds = check_range("seeds", runp.get("seeds", base.get("seeds", 64)), 2, 10_000_000, integer=True)
-        self.master_seed = check_range("seed", runp.get("master_seed", base.get("seed", 0)), 0, None, integer=True)
+        self.master_seed = check_range("seed", runp.get("master_seed", base.get("seed", 0)), 0, MAX_SEED,
+                                       integer=True)
         self.theorem = base.get("theorem")
-        self.confidence = base.get("confidence", 0.95)
+        self.confidence = check_range("confidence", base.get("confidence", 0.95), 0.0, 1.0, low_open=True,
+                                      high_open=True)
         self.backend = base.get("backend", "numpy")
         self.device = base.get("device", "cpu")
         self.dtype = base.get("dtype", "float64")
         self.params = dict(params)
-        # validate now (cheap for methods; problems are built once per distinct parameter set)
-        self.method().validate(self.problem())
+        self._plan = None
+        self.plan()                     # validates everything (problem, method, theorem, memory) now
+        self.key = config_key(self.spec())
 
     def problem(self):
         return _cached_problem(self.problem_spec, json.dumps(self.problem_params, sort_keys=True, default=str))
@@ -121,15 +134,23 @@ class Config:
     def method(self) -> Method:
         return Method(self.method_name, **self.method_params)
 
+    def plan(self):
+        """The configuration's run plan, resolved (and so validated) in the parent process; a worker
+        process resolves it again from the same inputs (theorems hold functions, so plans stay home)."""
+        if self._plan is None:
+            self._plan = make_plan(self.problem(), self.method(), self.iters, self.seeds, self.master_seed,
+                                   self.backend, self.device, self.dtype, theorem=self.theorem, min_seeds=2)
+        return self._plan
+
+    def __getstate__(self):
+        return {**self.__dict__, "_plan": None}
+
     def spec(self) -> dict[str, Any]:
-        return dict(problem=self.problem_spec, problem_params=self.problem_params, method=self.method_name,
+        return dict(problem=self.problem_spec, problem_params=self.problem_params,
+                    problem_data=self.problem().fingerprint(), method=self.method_name,
                     method_params=self.method_params, iters=self.iters, seeds=self.seeds,
                     master_seed=self.master_seed, theorem=self.theorem, confidence=self.confidence,
                     backend=self.backend, device=self.device, dtype=self.dtype)
-
-    @property
-    def key(self) -> str:
-        return config_key(self.spec())
 
 
 _PROBLEMS: dict[tuple, Any] = {}
@@ -144,56 +165,117 @@ def _cached_problem(spec: str, params_json: str):
 
 # ------------------------------------------------------------------------------ computing one
 def compute(config: Config) -> pd.DataFrame:
-    """Run (and check, where a theorem applies) one configuration; the long table of its results."""
-    problem, method = config.problem(), config.method()
-    theorem = config.theorem or select_theorem(problem, method)
-    verdict = theorem_id = None
+    """Run (and judge, where a theorem applies) one configuration; the long table of its results,
+    with the configuration's key in every row (the store checks it on reading)."""
+    plan = config.plan()
+    result = execute(plan)
+    verdict = theorem_id = ""
     bound = None
-    if theorem is not None:
-        rep = check(problem, method, iters=config.iters, seeds=config.seeds, theorem=theorem,
-                    confidence=config.confidence, seed=config.master_seed, backend=config.backend,
-                    device=config.device, dtype=config.dtype)
-        result, verdict, theorem_id = rep.result, rep.verdict, rep.theorem
+    if plan.theorem is not None:
+        rep = judge(plan, result, config.confidence)
+        verdict, theorem_id = rep.verdict, rep.theorem
         if rep.bound_curve is not None:
             bound = dict(zip(rep.checkpoints.tolist(), np.asarray(rep.bound_curve, float).tolist()))
-    else:
-        result = run(problem, method, iters=config.iters, seeds=config.seeds, seed=config.master_seed,
-                     backend=config.backend, device=config.device, dtype=config.dtype)
     frame = result.to_frame()
     frame["bound"] = frame["iteration"].map(bound).astype(float) if bound else np.nan
-    frame["theorem"] = theorem_id or ""
-    frame["verdict"] = verdict or ""
+    frame["theorem"] = theorem_id
+    frame["verdict"] = verdict
     frame["lam_min"] = result.lam_min
+    frame["diverged"] = result.diverged("f_gap") if "f_gap" in result.metrics else 0
     frame["config"] = config.key
     for k, v in config.params.items():
         frame[k] = v if not isinstance(v, (list, dict)) else json.dumps(v)
     return frame
 
 
-def _compute_payload(args) -> tuple[str, pd.DataFrame]:
-    problem, method_name, params, base = args
-    cfg = Config(problem, method_name, params, base)
-    return cfg.key, compute(cfg)
+def _compute_payload(config: Config) -> tuple[str, pd.DataFrame]:
+    return config.key, compute(config)
 
 
 # ------------------------------------------------------------------------------ the store
 class Store:
-    """Parquet result store: ``path`` (the table) and ``path.parts/<config>.parquet``."""
+    """Parquet result store: ``path`` (the table) and ``path.parts/<config>.parquet``.
+
+    Each part holds its configuration's key in its ``config`` column; a part that cannot be read,
+    is empty, or holds another key is damaged: ``repair`` removes it (so it is recomputed) and
+    says so on one line. Temporaries of writers that no longer run are removed."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.parts = self.path.with_name(self.path.name + ".parts")
 
+    def check_writable(self) -> None:
+        """InputError naming ``out`` unless the store's folders can be created and written (tried
+        with a probe file, so it fails before any computation, not after)."""
+        try:
+            if self.path.is_dir():
+                raise IsADirectoryError(f"{self.path} is a folder")
+            self.parts.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=f".probe.{os.getpid()}.", suffix=".tmp", dir=self.parts)
+            os.close(fd)
+            os.unlink(probe)
+            fd, probe = tempfile.mkstemp(prefix=f".probe.{os.getpid()}.", suffix=".tmp", dir=self.path.parent)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise InputError("out", f"cannot write the store {str(self.path)!r} ({exc.strerror or exc}); "
+                             "choose another --out") from None
+
+    def _part(self, key: str) -> Path:
+        return self.parts / f"{key}.parquet"
+
     def has(self, key: str) -> bool:
-        return (self.parts / f"{key}.parquet").is_file()
+        return self._part(key).is_file()
+
+    def part_ok(self, key: str) -> bool:
+        """The part exists, reads, has rows, and every row carries ``key``."""
+        try:
+            col = pd.read_parquet(self._part(key), columns=["config"])["config"]
+        except Exception:                  # truncated, garbage, empty file, no config column
+            return False
+        return len(col) > 0 and bool((col == key).all())
+
+    def repair(self, keys) -> list[str]:
+        """Remove damaged parts among ``keys`` (and stale temporaries); return the removed keys."""
+        self.clean_temporaries()
+        bad = [k for k in keys if self.has(k) and not self.part_ok(k)]
+        for k in bad:
+            self._part(k).unlink(missing_ok=True)
+        if bad:
+            print(f"theory-lab: store {self.path}: {len(bad)} damaged part(s) removed and recomputed "
+                  f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})", file=sys.stderr)
+        return bad
+
+    def clean_temporaries(self) -> int:
+        """Remove ``.*.tmp`` files whose writer process is gone; returns how many."""
+        removed = 0
+        for folder in (self.parts, self.path.parent if str(self.path.parent) else Path(".")):
+            if not folder.is_dir():
+                continue
+            for tmp in folder.glob(".*.tmp"):
+                pid = _writer_pid(tmp.name)
+                if pid is not None and not _alive(pid):
+                    tmp.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def write_part(self, key: str, frame: pd.DataFrame) -> None:
         self.parts.mkdir(parents=True, exist_ok=True)
-        _atomic_parquet(frame, self.parts / f"{key}.parquet")
+        _atomic_parquet(frame, self._part(key))
 
     def read(self, keys=None) -> pd.DataFrame:
-        files = sorted(self.parts.glob("*.parquet")) if keys is None else [self.parts / f"{k}.parquet" for k in keys]
-        frames = [pd.read_parquet(f) for f in files if f.is_file()]
+        if keys is None:
+            keys = [f.stem for f in sorted(self.parts.glob("*.parquet"))]
+        frames = []
+        for k in keys:
+            if not self.has(k):
+                continue
+            try:
+                frame = pd.read_parquet(self._part(k))
+            except Exception:
+                continue                   # damaged: skipped here, recomputed by the next sweep
+            if len(frame) and (frame["config"] == k).all():
+                frames.append(frame)
         if not frames:
             return pd.DataFrame()
         table = pd.concat(frames, ignore_index=True)
@@ -216,12 +298,36 @@ class Store:
             return table
 
 
+def _writer_pid(name: str) -> int | None:
+    """The pid in a temporary's name ``.<file>.<pid>.<random>.tmp``."""
+    parts = name.split(".")
+    try:
+        return int(parts[-3])
+    except (IndexError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path`` atomically (temporary named after this pid, fsync, rename), with
+    the permissions the umask gives a new file (mkstemp's own are 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         frame.to_parquet(tmp, index=False)
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -238,8 +344,10 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     """Sweep the cartesian product of ``grid``; returns the long table of this sweep's configurations.
 
     ``problem``: family name, TOML path or Problem; ``method``: a method name or a Method (whose
-    parameters become the fixed method parameters). The returned frame's ``attrs`` hold
-    ``computed`` and ``cached`` (configuration counts) and ``store``.
+    parameters become the fixed method parameters). Every grid point is validated (its plan
+    resolved) before anything is computed. The returned frame's ``attrs`` hold ``computed``,
+    ``cached``, ``repaired`` (configuration counts), ``diverged`` (configurations with a diverged
+    seed) and ``store``.
     """
     if isinstance(method, Method):
         method_params = {**method.sketch_params, **{k: v for k, v in method.params().items()
@@ -248,7 +356,8 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
         method = method.name
     if method not in METHODS:
         raise InputError("method", f"unknown method {method!r}; accepted: {', '.join(METHODS)}")
-    if not isinstance(problem, str):
+    if not isinstance(problem, str) or problem not in FAMILIES:
+        problem = resolve_problem(problem)
         problem_params = {"m": problem.m, "n": problem.n, "seed": problem.seed, **problem.params,
                           **(problem_params or {})}
         problem = problem.family
@@ -259,39 +368,41 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     base = dict(problem_params=problem_params or {}, method_params=method_params or {}, iters=iters,
                 seeds=seeds, seed=seed, theorem=theorem,
                 confidence=confidence, backend=backend, device=device, dtype=dtype)
-    points = expand_grid(grid)
-    configs = [Config(problem, method, pt, base) for pt in points]      # validates everything first
-    keys = [c.key for c in configs]
+    configs = [Config(problem, method, pt, base) for pt in expand_grid(grid)]   # validates everything first
+    keys = list(dict.fromkeys(c.key for c in configs))
     st = Store(store) if store is not None else None
-    todo = [(k, pt) for k, pt in zip(keys, points) if st is None or not st.has(k)]
-    todo = list(dict((k, pt) for k, pt in todo).items())               # a key once
+    if st is not None:
+        st.check_writable()
+    repaired = st.repair(keys) if st is not None else []
+    todo = list({c.key: c for c in configs if st is None or not st.has(c.key)}.values())
     results: dict[str, pd.DataFrame] = {}
-    payloads = [(problem, method, pt, base) for _, pt in todo]
-    for key, frame in _execute(payloads, workers, scheduler, progress):
+    for key, frame in _execute(todo, workers, scheduler, progress):
         if st is not None:
             st.write_part(key, frame)
         results[key] = frame
     if st is not None:
         st.consolidate()
-        table = st.read(list(dict.fromkeys(keys)))
+        table = st.read(keys)
     else:
-        table = pd.concat([results[k] for k in dict.fromkeys(keys)], ignore_index=True)
+        table = pd.concat([results[k] for k in keys], ignore_index=True)
     table = table.sort_values(["config", "seed", "iteration"], kind="stable").reset_index(drop=True)
-    table.attrs.update(computed=len(todo), cached=len(set(keys)) - len(todo), store=str(store) if store else None)
+    div = table.groupby("config")["diverged"].max() if "diverged" in table else pd.Series(dtype=int)
+    table.attrs.update(computed=len(todo), cached=len(keys) - len(todo), repaired=len(repaired),
+                       diverged=int((div > 0).sum()), store=str(store) if store else None)
     return table
 
 
-def _execute(payloads, workers, scheduler, progress):
+def _execute(configs, workers, scheduler, progress):
     """Yield (key, frame) as configurations finish, with a tqdm bar (configurations, time left)."""
-    if not payloads:
+    if not configs:
         return
-    bar = _bar(len(payloads), progress)
+    bar = _bar(len(configs), progress)
     try:
         if scheduler is not None:
-            yield from _execute_dask(payloads, scheduler, bar)
+            yield from _execute_dask(configs, scheduler, bar)
         elif workers == 1:
-            for pl in payloads:
-                out = _compute_payload(pl)
+            for cfg in configs:
+                out = _compute_payload(cfg)
                 bar.update(1)
                 yield out
         else:
@@ -299,13 +410,47 @@ def _execute(payloads, workers, scheduler, progress):
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")
-            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [pool.submit(_compute_payload, pl) for pl in payloads]
-                for fut in cf.as_completed(futures):
-                    bar.update(1)
-                    yield fut.result()
+            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
+                                        initargs=(os.getpid(),)) as pool:
+                futures = [pool.submit(_compute_payload, cfg) for cfg in configs]
+                try:
+                    for fut in cf.as_completed(futures):
+                        bar.update(1)
+                        yield fut.result()
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
     finally:
         bar.close()
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initialiser: exit as soon as the parent process is gone (even after SIGKILL).
+
+    Linux's PR_SET_PDEATHSIG delivers SIGKILL when the parent dies; a watchdog thread that polls
+    the parent pid covers every other platform."""
+    import signal
+    import sys
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C is the parent's to handle
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _execute_dask(payloads, scheduler, bar):
@@ -314,7 +459,14 @@ def _execute_dask(payloads, scheduler, bar):
     except ImportError:
         raise InputError("scheduler", "Dask is not installed: pip install 'theory-lab[dask]'") from None
     own = not isinstance(scheduler, Client)
-    client = Client(scheduler) if own else scheduler
+    if own:
+        try:
+            client = Client(str(scheduler), timeout="10s")
+        except (OSError, ValueError, TypeError) as exc:
+            raise InputError("scheduler", f"cannot reach a Dask scheduler at {scheduler!r} ({type(exc).__name__}); "
+                             "accepted: an address such as tcp://host:8786 or a distributed.Client") from None
+    else:
+        client = scheduler
     try:
         futures = client.map(_compute_payload, payloads, pure=False)
         for fut in as_completed(futures):
@@ -344,14 +496,16 @@ def load_spec(path) -> dict[str, Any]:
     """Read and validate a sweep spec (DESIGN.md); errors name the field."""
     path = Path(path)
     spec = read_toml(path, "spec")
-    unknown = set(spec) - SPEC_KEYS
+    unknown = set(spec) - set(SPEC_KEYS)
     if unknown:
         raise InputError(sorted(unknown)[0], f"unknown key in the sweep spec; accepted: {', '.join(sorted(SPEC_KEYS))}")
     for req in ("problem", "method"):
         if req not in spec:
             raise InputError(req, f"missing in {path}")
-    if not isinstance(spec.get("grid", {}), dict):
-        raise InputError("grid", "must be a table of lists")
+    for key, value in spec.items():
+        types, what = SPEC_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise InputError(key, f"got {value!r}; expected {what}")
     prob = spec["problem"]
     if prob.endswith(".toml") and not Path(prob).is_absolute():
         cand = path.parent / prob
