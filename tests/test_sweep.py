@@ -224,10 +224,24 @@ def test_missing_spec_file(tmp_path, capsys):
 
 
 def test_example_specs_validate():
-    from theory_lab.sweep import load_spec
+    """Every example spec loads, and every point of its grid builds a full run plan (problem, method,
+    theorem, stepsize); the problems are built at a small size with the spec's other parameters."""
+    from theory_lab.sweep import Config, expand_grid, load_spec
     root = Path(__file__).resolve().parents[1] / "sweeps"
     specs = sorted(root.glob("*.toml"))
     assert len(specs) >= 2
     for f in specs:
         spec = load_spec(f)
-        assert spec["problem"] and spec["method"] in tl.METHODS
+        small = {**spec.get("problem_params", {}), "m": 6, "n": 8}
+        if "n_samples" in small:
+            small["n_samples"] = 40
+        base = dict(problem_params=small, method_params=spec.get("method_params", {}), iters=spec["iters"],
+                    seeds=spec["seeds"])
+        points = expand_grid(spec["grid"])
+        configs = [Config(spec["problem"], spec["method"], {**pt, "rank": min(pt.get("rank", 1), 6)}, base)
+                   for pt in points]
+        assert len({c.key for c in configs}) == len(points)       # distinct points, distinct keys
+        for c in configs:
+            plan = c.plan()
+            assert plan.iters == spec["iters"] and plan.seeds == spec["seeds"] and plan.gamma > 0
+            assert plan.theorem is not None and plan.theorem.estimator == "gd"
