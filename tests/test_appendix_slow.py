@@ -8,6 +8,8 @@ import pytest
 
 import theory_lab as tl
 
+from helpers import TRUE_CONFIDENCE
+
 spec = importlib.util.spec_from_file_location(
     "appendix_table", Path(__file__).resolve().parents[1] / "sweeps" / "appendix_table.py")
 appendix = importlib.util.module_from_spec(spec)
@@ -19,7 +21,7 @@ ROWS = appendix.instances()
 @pytest.mark.parametrize("row", ROWS, ids=[f"{r[0]}:{r[1]}" for r in ROWS])
 def test_appendix_row(row):
     tid, _, pr, me, T, S = row
-    rep = tl.check(pr, me, iters=T, seeds=S, theorem=tid, seed=1)
+    rep = tl.check(pr, me, iters=T, seeds=S, theorem=tid, seed=1, confidence=TRUE_CONFIDENCE)
     expected = "match" if tl.THEOREMS[tid].kind == "EXACT" else "holds"
     assert rep.verdict == expected, rep.table()
 

@@ -4,6 +4,8 @@ import pytest
 
 import theory_lab as tl
 
+from helpers import TRUE_CONFIDENCE
+
 
 def cex():
     return tl.make_problem("lora-counterexample")
@@ -40,7 +42,8 @@ def test_joint_lora_divergence_grows_with_init_scale():
 
 def test_bernoulli_lora_satisfies_gd_pl_with_lambda_one_third_for_every_p():
     for p in (0.0, 0.5, 1.0):
-        rep = tl.check(cex(), tl.Method("bernoulli-lora-gd", p=p, rank=1), iters=100, seeds=500, seed=1)
+        rep = tl.check(cex(), tl.Method("bernoulli-lora-gd", p=p, rank=1), iters=100, seeds=500, seed=1,
+                       confidence=TRUE_CONFIDENCE)
         assert rep.theorem == "GD-PL" and rep.verdict == "holds" and rep.lam_min == pytest.approx(1 / 3)
 
 

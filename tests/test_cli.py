@@ -25,7 +25,8 @@ def test_check_prints_the_table(capsys):
 
 def test_check_json(capsys):
     code, out, _ = run_cli(["check", "--problem", "quadratic-iso", "-P", "m=4", "-P", "n=6", "--rank", "1",
-                            "--iters", "10", "--seeds", "500", "--json"], capsys)
+                            "--iters", "10", "--seeds", "500", "--json",
+                            "--confidence", "0.999"], capsys)
     rep = json.loads(out)
     assert code == 0 and rep["theorem"] == "EXACT-ISO" and rep["verdict"] == "match"
     lam = 0.5 / 4 + 0.5 / 6

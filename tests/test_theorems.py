@@ -4,7 +4,7 @@ import pytest
 
 import theory_lab as tl
 
-from helpers import mutate
+from helpers import TRUE_CONFIDENCE, mutate
 from theory_lab.theorems import THEOREMS
 
 HERE = __import__("pathlib").Path(__file__).resolve().parents[1] / "problems"
@@ -34,7 +34,7 @@ def test_every_registered_theorem_has_a_case():
 @pytest.mark.parametrize("tid", sorted(CASES))
 def test_theorem_holds_on_its_class(tid):
     problem, method, T, S = CASES[tid]
-    rep = tl.check(problem(), method(), iters=T, seeds=S, theorem=tid, seed=1)
+    rep = tl.check(problem(), method(), iters=T, seeds=S, theorem=tid, seed=1, confidence=TRUE_CONFIDENCE)
     expected = "match" if THEOREMS[tid].kind == "EXACT" else "holds"
     assert rep.verdict == expected, rep.table()
     assert rep.diverged == 0
@@ -73,17 +73,18 @@ def test_gd_nc_with_anisotropic_sketches_and_larger_step():
     pr = tl.load_problem(HERE / "appendix_ncreg.toml")
     me = tl.Method("bernoulli-lora-gd", p=0.5, rank=2, sketch="stratified", factor=1.5,
                    left_groups=[2, 6], right_groups=[3, 9])
-    rep = tl.check(pr, me, iters=300, seeds=500, seed=2)
+    rep = tl.check(pr, me, iters=300, seeds=500, seed=2, confidence=TRUE_CONFIDENCE)
     assert rep.theorem == "GD-NC" and rep.verdict == "holds"
     assert rep.lam_min == pytest.approx(0.5 / 6 + 0.5 / 9)
 
 
+@pytest.mark.slow
 def test_sgd_minibatch_theorems_hold():
     lsq = tl.load_problem(HERE / "appendix_lsq.toml")
     for repl, p in [(True, 0.0), (False, 1.0)]:
         me = tl.Method("bernoulli-lora-sgd", p=p, rank=2, batch=4 if not repl else 1, replacement=repl)
         for tid in ("SGD-NC", "SGD-PL"):
-            rep = tl.check(lsq, me, iters=300, seeds=500, theorem=tid, seed=3)
+            rep = tl.check(lsq, me, iters=300, seeds=500, theorem=tid, seed=3, confidence=TRUE_CONFIDENCE)
             assert rep.verdict == "holds", rep.table()
 
 

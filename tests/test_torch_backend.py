@@ -9,7 +9,7 @@ import pytest
 
 import theory_lab as tl
 
-from helpers import has_cuda, has_torch
+from helpers import TRUE_CONFIDENCE, has_cuda, has_torch
 
 pytestmark = pytest.mark.skipif(not has_torch(), reason="torch not installed")
 
@@ -82,7 +82,8 @@ def test_torch_agrees_in_distribution(backend_kw):
 def test_float32_check_verdict_matches_reference():
     pr = tl.make_problem("quadratic-iso", m=8, n=12)
     me = tl.Method("bernoulli-lora-gd", p=0.3, rank=2)
-    rep = tl.check(pr, me, iters=20, seeds=4000, backend="torch", dtype="float32", seed=3)
+    rep = tl.check(pr, me, iters=20, seeds=4000, backend="torch", dtype="float32", seed=3,
+                   confidence=TRUE_CONFIDENCE)
     assert rep.theorem == "EXACT-ISO" and rep.verdict == "match"
 
 
@@ -140,7 +141,8 @@ def test_cuda_float32_distribution_and_verdicts():
     z = (a.mean() - b.mean()) / np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
     assert abs(z) < 4
     rep = tl.check(tl.make_problem("quadratic-iso", m=8, n=12), tl.Method("bernoulli-lora-gd", p=0.3, rank=2),
-                   iters=20, seeds=20000, backend="torch", device="cuda", dtype="float32", seed=3)
+                   iters=20, seeds=20000, backend="torch", device="cuda", dtype="float32", seed=3,
+                   confidence=TRUE_CONFIDENCE)
     assert rep.verdict == "match"
 
 

@@ -6,7 +6,7 @@ import pytest
 import theory_lab as tl
 from theory_lab.theorems import THEOREMS
 
-from helpers import mutate
+from helpers import TRUE_CONFIDENCE, mutate
 
 from cases import HERE, HOLDS, M, iso_lsq, kron, l1, logit, lsq, shards  # noqa: F401
 
@@ -19,7 +19,7 @@ def test_cases_cover_the_twelve_variant_theorems():
 @pytest.mark.parametrize("tid", sorted(HOLDS))
 def test_variant_theorem_holds(tid):
     problem, method, T, S = HOLDS[tid]
-    rep = tl.check(problem(), method(), iters=T, seeds=S, theorem=tid, seed=11)
+    rep = tl.check(problem(), method(), iters=T, seeds=S, theorem=tid, seed=11, confidence=TRUE_CONFIDENCE)
     assert rep.verdict == "holds", rep.table()
     assert rep.diverged == 0 and rep.max_tightness <= 1 + 1e-9
 
@@ -91,7 +91,7 @@ def test_nonsmooth_problem_refuses_smooth_theorems():
 def test_identities_on_l1():
     for tid, me in [("IDENT-NS-POLYAK", M("bernoulli-lora-subgd", p=0.5, rank=2, stepsize="polyak")),
                     ("IDENT-NS-CONST", M("bernoulli-lora-subgd", p=0.5, rank=2, stepsize=0.05))]:
-        rep = tl.check(l1(), me, iters=100, seeds=2000, theorem=tid, seed=2)
+        rep = tl.check(l1(), me, iters=100, seeds=2000, theorem=tid, seed=2, confidence=TRUE_CONFIDENCE)
         assert rep.verdict == "match", rep.table()
 
 

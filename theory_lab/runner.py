@@ -62,8 +62,10 @@ class RunResult:
         return next(iter(self.metrics.values())).shape[0]
 
     def diverged(self, name: str = "f_gap") -> int:
-        """Number of seeds whose metric became inf or NaN."""
-        return int(np.sum(~np.all(np.isfinite(self.metric(name)), axis=1)))
+        """Number of seeds whose metric became inf, NaN, or too large to square (> 1e150)."""
+        from .verify import diverged_mask
+
+        return int(np.sum(diverged_mask(self.metric(name))))
 
     def to_frame(self):
         """Long pandas table: one row per (seed, checkpoint), metrics as columns, config as columns."""

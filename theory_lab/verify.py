@@ -13,6 +13,8 @@ import numpy as np
 from scipy import stats
 
 SLACK_REL, SLACK_ABS = 1e-9, 1e-15
+#: per-seed values beyond this are counted as diverged: their squares (the variance) overflow float64
+OVERFLOW = 1e150
 
 
 def numerical_slack(dtype: str) -> float:
@@ -21,9 +23,17 @@ def numerical_slack(dtype: str) -> float:
     return SLACK_REL if dtype == "float64" else 1e-5
 
 
+def diverged_mask(X: np.ndarray) -> np.ndarray:
+    """Per seed: True when any value is inf, NaN, or so large that its square overflows."""
+    X = np.asarray(X, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return ~np.all(np.isfinite(X) & (np.abs(X) <= OVERFLOW), axis=-1)
+
+
 @dataclass
 class BandStats:
-    """Per-checkpoint summary of (S, K) samples: mean, standard error, one-sided bounds."""
+    """Per-checkpoint summary of (S, K) samples: mean, standard error, one-sided bounds, skewness
+    and whether Cochran's rule S >= 25 g1^2 holds (THEORY.md 7.3)."""
 
     mean: np.ndarray
     se: np.ndarray
@@ -32,6 +42,11 @@ class BandStats:
     tcrit: float
     n_seeds: int
     n_finite: np.ndarray
+    skew: np.ndarray = None
+    normal_ok: np.ndarray = None
+    #: a handful of seeds carry the mean (see :func:`heavy_tailed`): no interval from this sample is
+    #: trustworthy on its upper side
+    dominated: np.ndarray = None
 
     @property
     def half_width(self) -> np.ndarray:
@@ -39,68 +54,178 @@ class BandStats:
 
 
 def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False) -> BandStats:
-    """t-bounds of the mean of each column of X (S, K) at level alpha/k (one- or two-sided).
+    """t-bounds of the mean of each column of X (S, K) at level alpha/k (one- or two-sided), with
+    each column's skewness and Cochran check.
 
-    Non-finite values make that column's mean infinite (divergence is never dropped silently).
-    """
+    Non-finite or overflowing values make that column's mean infinite (divergence is never dropped)."""
     X = np.asarray(X, dtype=float)
     S = X.shape[0]
-    finite = np.isfinite(X)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(X) & (np.abs(X) <= OVERFLOW)
+    ok = finite.all(axis=0)
     a = alpha / max(k, 1)
     q = 1 - a / 2 if two_sided else 1 - a
     tcrit = float(stats.t.ppf(q, S - 1)) if S > 1 else math.inf
     with np.errstate(all="ignore"):
-        mean = np.where(finite.all(axis=0), X.mean(axis=0), np.inf)
-        sd = np.where(finite.all(axis=0), X.std(axis=0, ddof=1) if S > 1 else np.inf, np.inf)
+        Xf = np.where(finite, X, 0.0)
+        mean = np.where(ok, Xf.mean(axis=0), np.inf)
+        sd = np.where(ok, Xf.std(axis=0, ddof=1) if S > 1 else np.inf, np.inf)
         se = sd / math.sqrt(S)
-        lcb = np.where(finite.all(axis=0), mean - tcrit * se, np.inf)
-        ucb = np.where(finite.all(axis=0), mean + tcrit * se, np.inf)
-    return BandStats(mean, se, lcb, ucb, tcrit, S, finite.sum(axis=0))
+        lcb = np.where(ok, mean - tcrit * se, np.inf)
+        ucb = np.where(ok, mean + tcrit * se, np.inf)
+    g1 = column_skewness(Xf)
+    normal_ok = ok & (S >= 25 * g1 ** 2)
+    skewed = ok & ~normal_ok
+    dominated = np.zeros_like(ok)
+    if skewed.any():
+        dominated[skewed] = heavy_tailed(Xf[:, skewed])
+    if skewed.any() and S > 2:
+        # THEORY.md 7.3: where the t-interval is untrustworthy, widen it to the bootstrap-t interval
+        blo, bhi = bootstrap_t(Xf[:, skewed], a / 2 if two_sided else a)
+        lcb[skewed] = np.minimum(lcb[skewed], mean[skewed] - bhi * se[skewed])
+        ucb[skewed] = np.maximum(ucb[skewed], mean[skewed] - blo * se[skewed])
+    return BandStats(mean, se, lcb, ucb, tcrit, S, finite.sum(axis=0), g1, normal_ok, dominated)
 
 
-def slack(bound: np.ndarray, rel: float = SLACK_REL) -> np.ndarray:
-    """b' = b (1 + 1e-9) + 1e-15 (THEORY.md 7.2); ``rel`` is raised for float32 runs."""
-    return np.asarray(bound) * (1 + rel) + SLACK_ABS
+def heavy_tailed(X: np.ndarray, min_seeds: float = 10.0, max_share: float = 0.25) -> np.ndarray:
+    """Per column of X (S, K): True when the mean is carried by too few seeds for any interval from
+    this sample (t or bootstrap) to be trusted on its upper side.
+
+    Two signs, either suffices: one seed holds more than ``max_share`` of the column's sum; or the
+    positive values' log-spread sigma describes a lognormal whose mean is carried by its upper
+    Phi(-sigma) tail, with S Phi(-sigma) < ``min_seeds`` (the events behind E X are too rare to be
+    sampled, so the sample mean is biased low and a bound there is not decidable)."""
+    import warnings
+
+    S = X.shape[0]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)          # all-zero columns: empty nan-means
+        total = np.sum(np.abs(X), axis=0)
+        share = np.where(total > 0, np.max(np.abs(X), axis=0) / np.where(total > 0, total, 1.0), 0.0)
+        logs = np.where(X > 0, np.log(np.where(X > 0, X, 1.0)), np.nan)
+        n_pos = np.sum(X > 0, axis=0)
+        sigma = np.sqrt(np.nanmean((logs - np.nanmean(logs, axis=0)) ** 2, axis=0) * n_pos / np.maximum(n_pos - 1, 1))
+    tail_seeds = S * stats.norm.sf(np.nan_to_num(sigma, nan=0.0))
+    return (share > max_share) | ((n_pos >= 3) & (tail_seeds < min_seeds))
+
+
+def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarray, np.ndarray]:
+    """Studentized bootstrap quantiles (q_a, q_{1-a}) of T* = (mean* - mean)/SE* per column of X (S, K).
+
+    The bootstrap-t interval is [mean - q_{1-a} SE, mean - q_a SE]: on right-skewed samples its upper
+    end moves up, where the t-interval's is too low. B grows with 1/a (at least 20 resamples beyond
+    the quantile, at most 20,000); resampling weights are multinomial, so every resample's moments
+    are one matrix product. Fixed seed: verdicts are deterministic."""
+    S = X.shape[0]
+    B = int(min(20_000, max(2_000, math.ceil(20 / a)), max(2_000, 8_000_000 // S)))   # <= 64 MB of weights
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, S, size=(B, S)) + (np.arange(B) * S)[:, None]
+    Wt = np.bincount(idx.ravel(), minlength=B * S).reshape(B, S) / S        # multinomial resampling weights
+    mean = X.mean(axis=0)
+    m1, m2 = Wt @ X, Wt @ (X * X)
+    with np.errstate(all="ignore"):
+        se_b = np.sqrt(np.maximum(m2 - m1 * m1, 0.0) * S / (S - 1) / S)
+        T = (m1 - mean) / se_b
+    T = np.where(np.isfinite(T), T, np.where(m1 > mean, np.inf, -np.inf))
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.quantile(T, [a, 1 - a], axis=0)
+    return lo, hi
+
+
+def column_skewness(X: np.ndarray) -> np.ndarray:
+    """Sample skewness g1 of every column (0 for a constant column)."""
+    X = np.asarray(X, dtype=float)
+    with np.errstate(all="ignore"):
+        D = X - X.mean(axis=0)
+        m2 = np.mean(D * D, axis=0)
+        m3 = np.mean(D * D * D, axis=0)
+        # below relative rounding level the column is constant: its skewness is 0, not noise
+        flat = m2 <= (1e-12 * np.maximum(np.abs(X.mean(axis=0)), np.finfo(float).tiny)) ** 2
+        g = np.where(flat, 0.0, m3 / np.where(flat, 1.0, m2) ** 1.5)
+    return np.where(np.isfinite(g), g, 0.0)
+
+
+def slack(bound: np.ndarray, rel: float = SLACK_REL, floor: float = 0.0) -> np.ndarray:
+    """b' = b (1 + 1e-9) + max(1e-15, floor) (THEORY.md 7.2); ``rel`` is raised for float32 runs and
+    ``floor`` is the absolute resolution of the measured quantity (the problem's evaluation error)."""
+    return np.asarray(bound) * (1 + rel) + max(SLACK_ABS, floor)
+
+
+@dataclass
+class Verdict:
+    verdict: str
+    stats: BandStats
+    reason: str = ""
+
+    def __iter__(self):                      # (verdict, stats) unpacking, as before
+        return iter((self.verdict, self.stats))
+
+    def __getitem__(self, i):
+        return (self.verdict, self.stats)[i]
 
 
 def upper_verdict(X: np.ndarray, bound: np.ndarray, alpha: float = 0.05, tau: float = 0.05,
-                  rel: float = SLACK_REL):
+                  rel: float = SLACK_REL, floor: float = 0.0, t=None) -> Verdict:
     """Verdict of an UPPER bound tested at K checkpoints (columns of X).
 
-    holds: every UCB <= b'; violated: some LCB > b'; tight: otherwise, if every undecided
-    checkpoint has (UCB - LCB) <= 2 tau b; inconclusive: otherwise. Returns (verdict, BandStats).
-    """
+    Intervals are Bonferroni t-intervals, widened to bootstrap-t where Cochran's rule fails (see
+    :func:`band`). violated: some LCB > b'; holds: every UCB <= b'; tight: otherwise, if every
+    undecided checkpoint has (UCB - LCB) <= 2 tau b; inconclusive: otherwise, with the reason (skewed
+    samples needing more seeds, or a bound below the float64 resolution of the measured quantity)."""
     K = X.shape[1]
     st = band(X, alpha, K)
-    bp = slack(bound, rel)
-    if np.any(st.lcb > bp):
-        return "violated", st
-    if np.all(st.ucb <= bp):
-        return "holds", st
-    undecided = st.ucb > bp
-    if np.all((st.ucb - st.lcb)[undecided] <= 2 * tau * np.asarray(bound)[undecided]):
-        return "tight", st
-    return "inconclusive", st
+    bound = np.asarray(bound, dtype=float)
+    bp = slack(bound, rel, floor)
+    t = np.arange(K) if t is None else np.asarray(t)
+    unresolved = bound < floor                  # the bound is below what the evaluation resolves
+    if np.any((st.lcb > bp) & ~unresolved):
+        return Verdict("violated", st)
+    undecided = (st.ucb > bp) | unresolved | st.dominated
+    if not undecided.any():
+        return Verdict("holds", st)
+    if not (unresolved | st.dominated).any() and np.all((st.ucb - st.lcb)[undecided] <= 2 * tau * bound[undecided]):
+        return Verdict("tight", st)
+    return Verdict("inconclusive", st, _reason(st, t, undecided & ~st.normal_ok, unresolved, floor))
 
 
-def exact_verdict(X: np.ndarray, formula: np.ndarray, alpha: float = 0.05, rel: float = SLACK_REL):
-    """EXACT / IDENTITY: two-sided Bonferroni intervals; match if the formula lies in all of them."""
+def exact_verdict(X: np.ndarray, formula: np.ndarray, alpha: float = 0.05, rel: float = SLACK_REL,
+                  floor: float = 0.0, t=None) -> Verdict:
+    """EXACT / IDENTITY: two-sided Bonferroni intervals (bootstrap-t where Cochran's rule fails);
+    match if the formula lies in all of them, else mismatch."""
     K = X.shape[1]
     st = band(X, alpha, K, two_sided=True)
     f = np.asarray(formula, dtype=float)
-    tol = np.abs(f) * rel + SLACK_ABS
-    inside = (st.lcb - tol <= f) & (f <= st.ucb + tol)
-    return ("match" if np.all(inside) else "mismatch"), st
+    tol = np.abs(f) * rel + max(SLACK_ABS, floor)
+    below, above = f < st.lcb - tol, f > st.ucb + tol
+    t = np.arange(K) if t is None else np.asarray(t)
+    if below.any() or (above & ~st.dominated).any():
+        return Verdict("mismatch", st)
+    if above.any():                  # only where a handful of seeds carry the mean: undecidable
+        return Verdict("inconclusive", st, _reason(st, t, above, np.zeros(K, bool), floor))
+    return Verdict("match", st)
+
+
+def _reason(st: BandStats, t, skewed, unresolved, floor) -> str:
+    parts = []
+    if skewed.any():
+        k = int(np.argmax(np.where(skewed, np.abs(st.skew), -1)))
+        need = int(math.ceil(25 * st.skew[k] ** 2))
+        what = ("a handful of seeds carry the mean there, so no interval from this sample is trustworthy"
+                if st.dominated[k] else "bootstrap-t interval used there")
+        parts.append(f"skewed samples: g1 = {st.skew[k]:.2f} at t = {int(t[k])} ({what}; Cochran's rule asks for "
+                     f"S >= 25 g1^2 = {need} seeds, {st.n_seeds} given)")
+    if unresolved.any():
+        k = int(np.argmax(unresolved))
+        parts.append(f"the bound at t = {int(t[k])} is below the float64 resolution {floor:.2g} of the measured "
+                     "quantity")
+    return "; ".join(parts)
 
 
 def skewness(x: np.ndarray) -> float:
     """Sample skewness g1 of the finite values (0 for constant samples)."""
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
-    with np.errstate(all="ignore"):
-        if x.size < 3 or not np.isfinite(np.std(x)) or np.std(x) == 0:
-            return 0.0
-        return float(stats.skew(x, bias=True))
+    return float(column_skewness(x[:, None])[0]) if x.size >= 3 else 0.0
 
 
 def fit_linear_rate(t: np.ndarray, X: np.ndarray, floor: float = 0.0, n_boot: int = 200,

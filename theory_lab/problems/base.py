@@ -158,6 +158,15 @@ class Problem:
         G = self.grad(W)
         return G, self.f_gap_given_grad(W, G)
 
+    def gap_resolution(self, eps: float = 2.220446049250313e-16) -> float:
+        """Absolute accuracy of ``f_gap`` at machine epsilon ``eps``: 0 where a family forms the gap
+        from W - W* without cancellation (it overrides ``f_gap``); otherwise the rounding of
+        f(W) - f*, about 64 eps |f*| (sums of N terms lose a few more bits than eps)."""
+        if type(self).f_gap is not Problem.f_gap:
+            return 0.0
+        ref = self.f_star if self.f_star is not None else self.f_lb
+        return 64.0 * eps * abs(float(ref or 0.0))
+
     def f_gap_given_grad(self, W, grad):
         """f_gap when the exact gradient at W is already known (quadratics reuse it)."""
         return self.f_gap(W)

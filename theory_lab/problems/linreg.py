@@ -184,6 +184,11 @@ class LinregNoncvx(Problem):
         dG = xG - self.dev["xsG"]
         return d @ self.dev["g_star"] + 0.5 * xp.sum(d * dG, axis=-1) + self.reg.bregman(x, self.dev["x_star"], xp)
 
+    def gap_resolution(self, eps=2.220446049250313e-16):
+        """0 under PL (the gap is formed from x - x*); otherwise value is evaluated in expanded form
+        against ||b||^2/(2N): about 64 eps (b_sq + f_lb)."""
+        return 0.0 if self.x_star is not None else 64.0 * eps * (self.b_sq + abs(self.f_lb))
+
     def f_gap(self, W):
         if self.x_star is None:
             return self.value(W) - self.f_lb

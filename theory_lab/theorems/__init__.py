@@ -92,6 +92,9 @@ class Theorem:
     needs_smooth: bool = True
     #: the theorem needs the PL inequality with known mu and f* (assumption A4)
     needs_pl: bool = False
+    #: the bound is a one-step contraction E Phi_{t+1} <= q E Phi_t (THEORY.md 7.4: every window's
+    #: fitted rate must be <= q_th)
+    one_step: bool = False
     doc: str = ""
     extra: dict = field(default_factory=dict)
 

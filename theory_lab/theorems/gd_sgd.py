@@ -30,7 +30,7 @@ register(Theorem(
     bound=lambda t, c: (1 - 2 * c.mu * c.gamma * (1 - c.L * c.gamma / 2) * c.lam_min) ** t * c.delta0,
     max_stepsize=lambda c: 2 / c.L, recommended_stepsize=lambda c: 1 / c.L,
     condition=_lt_2_over_L("GD-PL"),
-    rate=lambda c: 1 - 2 * c.mu * c.gamma * (1 - c.L * c.gamma / 2) * c.lam_min,
+    rate=lambda c: 1 - 2 * c.mu * c.gamma * (1 - c.L * c.gamma / 2) * c.lam_min, one_step=True,
     doc="E[f(W^T) - f*] <= (1 - 2 mu gamma (1 - L gamma/2) lam_min)^T (f(W0) - f*)."))
 
 

@@ -48,7 +48,7 @@ def _vr_pair(est: str, name: str, switch, V, doc_v: str):
         estimator=est, needs_pl=True, max_stepsize=pl_step, condition=_max_step_cond(f"{name}-PL", pl_step),
         measure=_lyapunov(lambda c: c.gamma * c.lam_max / switch(c)),
         bound=lambda t, c: (1 - _pl_rho(c, switch(c))) ** t * (c.delta0 + c.gamma * c.lam_max * c.e0 / switch(c)),
-        rate=lambda c: 1 - _pl_rho(c, switch(c)),
+        rate=lambda c: 1 - _pl_rho(c, switch(c)), one_step=True,
         doc=f"E Phi_T <= (1 - min(gamma mu lam, q/2))^T Phi_0, Phi = f - f* + (gamma Lam/q) e; {doc_v}."))
 
 
@@ -118,5 +118,5 @@ register(Theorem(
     estimator="ef21", needs_pl=True, max_stepsize=_ef21_pl_step, condition=_max_step_cond("EF21-PL", _ef21_pl_step),
     measure=_lyapunov(lambda c: c.gamma * c.lam_max / c.theta),
     bound=lambda t, c: (1 - _ef21_rho(c)) ** t * (c.delta0 + c.gamma * c.lam_max * c.G0 / c.theta),
-    rate=lambda c: 1 - _ef21_rho(c),
+    rate=lambda c: 1 - _ef21_rho(c), one_step=True,
     doc="E Phi_T <= (1 - min(gamma mu lam, theta/2))^T Phi_0, Phi = f - f* + (gamma Lam/theta) G."))
