@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from .backend import Backend, get_backend
 from .check import CheckResult, check
 from .errors import InputError
+from .fuzz import fuzz
 from .estimators import ESTIMATORS
 from .methods import METHODS, Method
 from .problems import FAMILIES, Problem, load_problem, make_problem
@@ -22,6 +23,6 @@ sweep = _sweep_module.sweep
 
 __all__ = [
     "Backend", "CheckResult", "Constants", "ESTIMATORS", "FAMILIES", "InputError", "METHODS", "Method",
-    "Problem", "RunResult", "SKETCHES", "THEOREMS", "Theorem", "check", "get_backend", "get_theorem",
+    "Problem", "RunResult", "SKETCHES", "THEOREMS", "Theorem", "check", "fuzz", "get_backend", "get_theorem",
     "lambda_max", "lambda_min", "load_problem", "make_problem", "monte_carlo_EH", "run", "sweep", "__version__",
 ]

@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--repeat", type=_number("repeat", 1, 10_000, integer=True), default=5)
     b.add_argument("--csv", default="bench.csv", help="CSV output file")
 
+    fz = sub.add_parser("fuzz", help="falsification campaign: random configurations inside each theorem's "
+                        "assumptions, re-checks, tightest configurations")
+    fz.add_argument("--theorem", action="append", default=None, metavar="ID", help="theorem(s) to fuzz (default: all)")
+    fz.add_argument("--budget", type=_number("budget", 0.0, 7 * 24 * 3600.0, low_open=True), default=60.0,
+                    help="seconds of checking")
+    fz.add_argument("--seed", type=_number("seed", 0, 2 ** 63 - 1, integer=True), default=0)
+    fz.add_argument("--out", default=None, help="parquet store (resumable); default: no store")
+    fz.add_argument("--workers", type=_number("workers", 1, 4096, integer=True), default=1)
+
     ls = sub.add_parser("list", help="list problems, methods, theorems or sketches")
     ls.add_argument("what", choices=["problems", "methods", "theorems", "sketches"])
     return ap
@@ -191,6 +200,26 @@ def _cmd_sweep(a) -> int:
     return 1 if (per.verdict == "violated").any() else 0
 
 
+def _cmd_fuzz(a) -> int:
+    from .fuzz import fuzz, summary
+
+    table = fuzz(a.theorem, budget=a.budget, seed=a.seed, store=a.out, workers=a.workers,
+                 echo=lambda line: print(line, file=sys.stderr))
+    s = summary(table)
+    print(f"{len(table)} configurations in {table.attrs['seconds']:.0f} s (seed {a.seed})")
+    if not s.empty:
+        cols = ["theorem", "configurations", "holds", "tight", "inconclusive", "match", "violated", "mismatch",
+                "persisting", "worst_tightness"]
+        print(s[cols].to_string(index=False))
+        print("\ntightest configuration per theorem:")
+        for _, r in s.iterrows():
+            print(f"  {r.theorem}: {r.worst_tightness:.4g}  {r.reproducer}")
+    bad = table[table.persisting] if "persisting" in table else table.iloc[:0]
+    for _, r in bad.iterrows():
+        print(f"PERSISTING {r.verdict} -> {r.recheck}: {r.python}", file=sys.stderr)
+    return 1 if len(bad) else 0
+
+
 def _cmd_figures(a) -> int:
     from .gallery import make
 
@@ -222,6 +251,8 @@ def main(argv=None) -> int:
             return _cmd_sweep(a)
         if a.command == "figures":
             return _cmd_figures(a)
+        if a.command == "fuzz":
+            return _cmd_fuzz(a)
         return _cmd_list(a)
     except InputError as exc:
         print(f"theory-lab: error: {exc}", file=sys.stderr)

@@ -293,7 +293,8 @@ class Store:
             fcntl.flock(lock, fcntl.LOCK_EX)
             table = self.read()
             if not table.empty:
-                table = table.sort_values(["config", "seed", "iteration"], kind="stable").reset_index(drop=True)
+                by = [c for c in ("config", "seed", "iteration") if c in table]
+                table = table.sort_values(by, kind="stable").reset_index(drop=True)
             _atomic_parquet(table, self.path)
             return table
 

@@ -1,0 +1,405 @@
+"""The falsification engine: random configurations inside each theorem's assumptions.
+
+``fuzz(theorems=None, budget=60, seed=0, store=None)`` (CLI ``theory-lab fuzz``):
+
+1. **Random phase.** Round-robin over the theorems, draw a configuration: a family the theorem
+   applies to (with random shape and family parameters), p with mass on 0 and 1, a rank, a sketch
+   law (mixes LEFT/RIGHT included), the estimator's parameters, the stepsize as a fraction of the
+   largest one the theorem's own condition admits (found by bisection on the condition), T and S.
+   Configurations outside the assumptions (``plan.reason``) are redrawn, never checked.
+2. **Re-check.** Every ``violated`` / ``mismatch`` is re-run with 4x the seeds and a fresh master
+   seed; one that persists is a false verdict (or a false theorem): ``persisting = True``.
+3. **Tightest configuration.** Per theorem, a local search from the configuration with the largest
+   measured/bound (at t > 0) over its continuous parameters (p, stepsize fraction, estimator scalars),
+   keeping moves that raise it: where a bound is nearly tight is what a theorist wants to know.
+
+Every configuration is one row with its exact reproducer (the Python call and the CLI line); with a
+``store`` the rows are parts of a sweep store, so a campaign resumes where it stopped. Draws depend
+only on (seed, theorem, index), so a campaign is reproducible. ``summary(table)`` is the per-theorem
+table: configurations, verdict counts, worst tightness and its reproducer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .check import check
+from .errors import InputError, check_range
+from .methods import METHODS, Method
+from .plan import make_plan
+from .problems import make_problem
+from .theorems import THEOREMS, Theorem, resolve_theorem
+
+#: estimator -> (methods, families) the built-in theorems of that estimator are drawn on
+SPACE = {
+    "gd": (("bernoulli-lora-gd",), ("quadratic-iso", "least-squares", "kron-quadratic", "linreg-noncvx",
+                                    "softmax-regression", "lora-counterexample")),
+    "sgd": (("bernoulli-lora-sgd",), ("quadratic-iso", "least-squares", "kron-quadratic", "linreg-noncvx")),
+    "page": (("bernoulli-lora-page",), ("least-squares", "linreg-noncvx", "softmax-regression")),
+    "mvr": (("bernoulli-lora-mvr",), ("softmax-regression", "kron-quadratic", "quadratic-iso")),
+    "qgd": (("bernoulli-lora-qgd",), ("least-squares", "kron-quadratic", "quadratic-iso")),
+    "marina": (("bernoulli-lora-marina",), ("least-squares", "kron-quadratic")),
+    "ef21": (("bernoulli-lora-ef21",), ("least-squares", "kron-quadratic")),
+    "subgradient": (("bernoulli-lora-subgd",), ("l1-regression",)),
+}
+LAWS = ("gaussian", "orthogonal", "rademacher", "coordinate", "stratified")
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One fuzz configuration (everything needed to rebuild and re-run it)."""
+
+    theorem: str
+    family: str
+    problem: dict
+    method: str
+    params: dict
+    iters: int
+    seeds: int
+    seed: int
+    fraction: float = math.nan           # stepsize as a fraction of the largest admissible one
+    phase: str = "random"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps([self.theorem, self.family, self.problem, self.method, self.params, self.iters,
+                           self.seeds, self.seed], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def build(self):
+        return make_problem(self.family, **self.problem), Method(self.method, **self.params)
+
+    def python(self) -> str:
+        prob = ", ".join(f"{k}={v!r}" for k, v in self.problem.items())
+        meth = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return (f"tl.check(tl.make_problem({self.family!r}, {prob}), tl.Method({self.method!r}, {meth}), "
+                f"iters={self.iters}, seeds={self.seeds}, theorem={self.theorem!r}, seed={self.seed})")
+
+    def cli(self) -> str:
+        parts = [f"theory-lab check --problem {self.family}"]
+        parts += [f"-P {k}={_cli_value(v)}" for k, v in self.problem.items()]
+        parts.append(f"--method {self.method}")
+        own = {"p": "--p", "rank": "--rank", "sketch": "--sketch", "stepsize": "--stepsize", "factor": "--factor"}
+        for k, v in self.params.items():
+            parts.append(f"{own[k]} {_cli_value(v)}" if k in own else f"-M {k}={_cli_value(v)}")
+        parts.append(f"--iters {self.iters} --seeds {self.seeds} --theorem {self.theorem} --seed {self.seed}")
+        return " ".join(parts)
+
+
+def _cli_value(v) -> str:
+    return json.dumps(v) if isinstance(v, (list, tuple)) else (f"'{v}'" if isinstance(v, str) and " " in v else str(v))
+
+
+# ------------------------------------------------------------------------------ drawing
+def _space(th: Theorem) -> tuple[tuple, tuple]:
+    methods = th.extra.get("methods") if th.extra else None
+    families = th.extra.get("families") if th.extra else None
+    est = th.estimator or "gd"
+    base_m, base_f = SPACE.get(est, SPACE["gd"])
+    return tuple(methods or base_m), tuple(families or base_f)
+
+
+def _problem_params(rng: np.random.Generator, family: str) -> dict:
+    m, n = int(rng.integers(2, 13)), int(rng.integers(2, 13))
+    out: dict[str, Any] = dict(m=m, n=n, seed=int(rng.integers(0, 10_000)))
+    if family == "quadratic-iso":
+        out["scale"] = float(np.exp(rng.uniform(-1, 1.5)))
+    elif family == "least-squares":
+        out.update(n_samples=int(rng.integers(m, 4 * m + 20)), cond=float(np.exp(rng.uniform(0, np.log(100)))),
+                   L=float(np.exp(rng.uniform(-1, 3))), noise=float(rng.uniform(0, 1)))
+        if rng.random() < 0.4:
+            clients = int(rng.choice([2, 4]))
+            out["n_samples"] = clients * max(1, -(-out["n_samples"] // clients))
+            out["n_samples"] = max(out["n_samples"], clients * -(-m // clients))
+            out["clients"] = clients
+            out["split"] = str(rng.choice(["homogeneous", "heterogeneous"]))
+    elif family == "kron-quadratic":
+        lo = float(np.exp(rng.uniform(-1, 1)))
+        out.update(p_spec=[lo, lo * float(np.exp(rng.uniform(0, 2)))], r_spec=[1.0, float(np.exp(rng.uniform(0, 1.5)))])
+    elif family == "linreg-noncvx":
+        m, n = min(m, 5), min(n, 5)
+        out.update(m=m, n=n, n_samples=int(rng.integers(3 * m * n, 8 * m * n + 40)),
+                   lam_r=float(np.exp(rng.uniform(-4, 0))), noise=float(rng.uniform(0, 1)))
+    elif family == "softmax-regression":
+        out.update(n=max(n, 2), m=min(m, 8), n_samples=int(rng.integers(40, 120)),
+                   nu=float(np.exp(rng.uniform(-3, 0))))
+    elif family == "l1-regression":
+        out["n_samples"] = int(rng.integers(m, 4 * m + 10))
+    elif family == "lora-counterexample":
+        out = dict(m=3, n=3, seed=out["seed"], q11=float(np.exp(rng.uniform(0, 3))))
+    return out
+
+
+def _method_params(rng: np.random.Generator, method: str, family: str, prob: dict) -> dict:
+    m, n = prob["m"], prob["n"]
+    u = rng.random()
+    p = 0.0 if u < 0.15 else 1.0 if u < 0.3 else float(rng.uniform(0, 1))
+    laws = [str(rng.choice(LAWS)), str(rng.choice(LAWS))]
+    sketch = laws[0] if rng.random() < 0.7 else "/".join(laws)
+    out: dict[str, Any] = dict(p=round(p, 6), rank=int(rng.integers(1, min(m, n) + 1)), sketch=sketch)
+    est = METHODS[method].estimator
+    if est == "sgd":
+        finite = family in ("least-squares", "linreg-noncvx")
+        if finite and rng.random() < 0.7:
+            out.update(noise="minibatch", batch=int(rng.integers(1, 5)), replacement=bool(rng.random() < 0.5))
+        else:
+            out.update(noise="additive", noise_std=float(np.exp(rng.uniform(-3, 0))))
+    elif est == "page":
+        out.update(batch=int(rng.integers(1, 5)))
+        if rng.random() < 0.5:
+            out["q"] = float(rng.uniform(0.05, 1.0))
+    elif est == "mvr":
+        out["momentum"] = float(np.exp(rng.uniform(np.log(0.02), 0)))
+        if family != "softmax-regression":
+            out.update(noise="additive", noise_std=float(np.exp(rng.uniform(-3, -0.5))))
+    elif est in ("qgd", "marina"):
+        d = m * n
+        if rng.random() < 0.6:
+            out.update(compressor="randk", k=int(rng.integers(1, d + 1)))
+        else:
+            out.update(compressor="dither", s=int(rng.integers(1, 9)))
+        if est == "marina" and rng.random() < 0.5:
+            out["q"] = float(rng.uniform(0.05, 1.0))
+    elif est == "ef21":
+        out.update(compressor="topk", k=int(rng.integers(1, m * n + 1)))
+    return out
+
+
+def _largest_stepsize(th: Theorem, c) -> float | None:
+    """The largest gamma the theorem's condition admits (its max_stepsize, else bisection)."""
+    rec = th.recommended(c)
+    hi = float(th.max_stepsize(c)) if th.max_stepsize is not None else 64.0 * rec
+    ok = lambda g: th.stepsize_reason(c.replace(gamma=g)) is None      # noqa: E731
+    if ok(hi):
+        return hi
+    lo = rec if ok(rec) else None
+    if lo is None:
+        return None
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40) -> Draw | None:
+    """A configuration inside ``th``'s assumptions, or None if none was found in ``tries`` draws."""
+    methods, families = _space(th)
+    for _ in range(tries):
+        family, method = str(rng.choice(families)), str(rng.choice(methods))
+        prob = _problem_params(rng, family)
+        params = _method_params(rng, method, family, prob)
+        try:
+            pr = make_problem(family, **prob)
+            if th.estimator == "subgradient":
+                polyak = th.id.endswith("POLYAK")
+                params["stepsize"] = "polyak" if polyak else "constant"
+                if polyak and th.kind != "EXACT":
+                    lam, Lam = Method(method, **params).lam(pr)
+                    if Lam > 0:
+                        params["kappa"] = float(rng.uniform(0.05, 0.999) * 2 * lam / Lam)
+                elif not polyak:
+                    params["factor"] = float(np.exp(rng.uniform(np.log(0.1), np.log(3.0))))
+            T, S = int(rng.integers(10, 200)), int(rng.integers(100, 600))
+            base = make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2)
+            fraction = math.nan
+            if th.estimator != "subgradient":
+                if base.reason is not None and not base.reason.startswith("stepsize"):
+                    continue
+                gmax = _largest_stepsize(th, base.constants)
+                if gmax is None or not math.isfinite(gmax) or gmax <= 0:
+                    continue
+                fraction = float(1.0 - rng.beta(1.0, 3.0) * 0.98)          # mass near the largest step
+                params["stepsize"] = float(fraction * gmax * (1 - 1e-9))
+            d = Draw(th.id, family, prob, method, params, T, S, seed, fraction)
+            if make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2).reason is None:
+                return d
+        except InputError:
+            continue
+    return None
+
+
+# ------------------------------------------------------------------------------ running
+def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True) -> dict:
+    """Check one configuration (re-checking violated / mismatch with 4x seeds and a fresh master seed)."""
+    th = theorem or resolve_theorem(d.theorem)
+    pr, me = d.build()
+    t0 = time.perf_counter()
+    rep = check(pr, me, iters=d.iters, seeds=d.seeds, theorem=th, seed=d.seed)
+    row = dict(key=d.key, theorem=d.theorem, phase=d.phase, family=d.family, method=d.method,
+               problem=json.dumps(d.problem), params=json.dumps(d.params), iters=d.iters, seeds=d.seeds,
+               seed=d.seed, fraction=d.fraction, verdict=rep.verdict, reason=rep.reason,
+               max_tightness=rep.max_tightness, tightness=rep.tightness, max_skewness=rep.max_skewness,
+               diverged=rep.diverged, recheck="", persisting=False, python=d.python(), cli=d.cli())
+    if recheck and rep.verdict in ("violated", "mismatch"):
+        fresh = int(np.random.default_rng([d.seed, 7]).integers(0, 2 ** 62))
+        again = check(pr, me, iters=d.iters, seeds=4 * d.seeds, theorem=th, seed=fresh)
+        row.update(recheck=again.verdict, persisting=again.verdict in ("violated", "mismatch"),
+                   recheck_python=d.python().replace(f"seeds={d.seeds}", f"seeds={4 * d.seeds}")
+                   .replace(f"seed={d.seed})", f"seed={fresh})"))
+    row["seconds"] = time.perf_counter() - t0
+    return row
+
+
+def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, steps: int, deadline: float):
+    """Hill-climb measured/bound over p, the stepsize fraction and estimator scalars from ``best``."""
+    rows = []
+    for i in range(steps):
+        if time.perf_counter() > deadline:
+            break
+        params = dict(best.params)
+        if rng.random() < 0.5 and 0.0 < params.get("p", 0.5) < 1.0:
+            params["p"] = float(np.clip(params["p"] + rng.normal(0, 0.15), 0.0, 1.0))
+        for k in ("momentum", "q", "noise_std"):
+            if k in params and rng.random() < 0.5:
+                params[k] = float(np.clip(params[k] * np.exp(rng.normal(0, 0.3)), 1e-3, 1.0))
+        fraction = best.fraction
+        if isinstance(params.get("stepsize"), float) and math.isfinite(best.fraction):
+            fraction = float(np.clip(best.fraction + rng.normal(0, 0.1), 0.02, 0.999))
+            params["stepsize"] = params["stepsize"] / best.fraction * fraction
+        d = Draw(best.theorem, best.family, best.problem, best.method, params, best.iters, best.seeds,
+                 best.seed + i + 1, fraction, phase="search")
+        try:
+            pr, me = d.build()
+            if make_plan(pr, me, d.iters, d.seeds, d.seed, theorem=th, min_seeds=2).reason is not None:
+                continue
+            row = evaluate(d, th)
+        except InputError:
+            continue
+        rows.append(row)
+        if np.isfinite(row["max_tightness"]) and row["max_tightness"] > best_t:
+            best, best_t = d, row["max_tightness"]
+    return rows
+
+
+def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: int = 1,
+         search_fraction: float = 0.2, progress: bool = False, echo=None) -> pd.DataFrame:
+    """Run a falsification campaign for ``budget`` seconds (module docstring); one row per configuration.
+
+    ``theorems``: IDs or Theorem objects (default: every registered theorem); a user Theorem may name
+    the methods and families it applies to in ``extra={"methods": [...], "families": [...]}``.
+    ``store``: a parquet path; existing configurations are reused (resume) and new ones added."""
+    budget = check_range("budget", budget, 0.0, 7 * 24 * 3600.0, low_open=True)
+    seed = check_range("seed", seed, 0, 2 ** 63 - 1, integer=True)
+    workers = check_range("workers", workers, 1, 4096, integer=True)
+    ths = [resolve_theorem(t) for t in (theorems or list(THEOREMS))]
+    from .sweep import Store
+
+    st = Store(store) if store is not None else None
+    if st is not None:
+        st.check_writable()
+    start = time.perf_counter()
+    deadline = start + budget * (1 - search_fraction)
+    rngs = {th.id: np.random.default_rng([seed, int(hashlib.sha256(th.id.encode()).hexdigest()[:8], 16)]) for th in ths}
+    registered = all(THEOREMS.get(th.id) is th for th in ths)
+    rows = _random_phase(ths, rngs, seed, deadline, st, workers if registered else 1, echo)
+    end = start + budget
+    for th in ths:
+        mine = [r for r in rows if r["theorem"] == th.id and np.isfinite(r["max_tightness"])]
+        if not mine or time.perf_counter() > end:
+            continue
+        top = max(mine, key=lambda r: r["max_tightness"])
+        best = _row_draw(top)
+        share = (end - time.perf_counter()) / max(1, len(ths))
+        for row in _search(best, top["max_tightness"], th, rngs[th.id], 8, time.perf_counter() + share):
+            _save(st, row)
+            rows.append(row)
+    if st is not None:
+        st.consolidate()
+    table = pd.DataFrame(rows)
+    table.attrs.update(seconds=time.perf_counter() - start, seed=seed)
+    return table
+
+
+def _draws(ths, rngs, seed):
+    """The campaign's draws, round-robin over the theorems; deterministic in (seed, theorem, index)."""
+    i = 0
+    while True:
+        th = ths[i % len(ths)]
+        d = draw(th, rngs[th.id], seed=int(seed * 1_000_003 + i) % (2 ** 63))
+        i += 1
+        if d is not None:
+            yield th, d
+
+
+def _random_phase(ths, rngs, seed, deadline, st, workers, echo) -> list[dict]:
+    rows: list[dict] = []
+
+    def keep(row):
+        _save(st, row)
+        rows.append(row)
+        if echo and row.get("persisting"):
+            echo(f"persisting {row['verdict']}: {row['python']}")
+
+    draws = _draws(ths, rngs, seed)
+    if workers == 1:
+        while time.perf_counter() < deadline:
+            th, d = next(draws)
+            keep(_cached(st, d) or evaluate(d, th))
+        return rows
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import os
+
+    from .sweep import _die_with_parent
+
+    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
+                                initargs=(os.getpid(),)) as pool:
+        running: set = set()
+        while time.perf_counter() < deadline or running:
+            while time.perf_counter() < deadline and len(running) < 2 * workers:
+                th, d = next(draws)
+                hit = _cached(st, d)
+                if hit:
+                    keep(hit)
+                else:
+                    running.add(pool.submit(evaluate, d))
+            done, running = cf.wait(running, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                keep(fut.result())
+    return rows
+
+
+def _row_draw(row: dict) -> Draw:
+    return Draw(row["theorem"], row["family"], json.loads(row["problem"]), row["method"], json.loads(row["params"]),
+                int(row["iters"]), int(row["seeds"]), int(row["seed"]), float(row["fraction"]))
+
+
+def _cached(st, d: Draw) -> dict | None:
+    if st is None or not st.has(d.key) or not st.part_ok(d.key):
+        return None
+    frame = pd.read_parquet(st._part(d.key))
+    return frame.drop(columns=["config"]).iloc[0].to_dict()
+
+
+def _save(st, row: dict) -> None:
+    if st is not None:
+        st.write_part(row["key"], pd.DataFrame([{**row, "config": row["key"]}]))
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per theorem: configurations, verdict counts, persisting false verdicts, worst tightness at t > 0
+    and the reproducer of that configuration."""
+    if table.empty:
+        return pd.DataFrame()
+    out = []
+    for tid, g in table.groupby("theorem", sort=True):
+        counts = g.verdict.value_counts().to_dict()
+        tight = g[np.isfinite(g.max_tightness)]
+        worst = tight.loc[tight.max_tightness.idxmax()] if len(tight) else None
+        out.append(dict(theorem=tid, configurations=len(g), **{v: int(counts.get(v, 0)) for v in
+                   ("holds", "tight", "inconclusive", "match", "violated", "mismatch")},
+                   persisting=int(g.persisting.sum()),
+                   worst_tightness=float(worst.max_tightness) if worst is not None else math.nan,
+                   reproducer=worst.python if worst is not None else ""))
+    return pd.DataFrame(out)
+
+
+__all__ = ["fuzz", "summary", "draw", "evaluate", "Draw", "SPACE"]
