@@ -91,6 +91,7 @@ def _running(pid):
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_die_with_a_killed_parent(tmp_path):
     """SIGKILL of a --workers 2 sweep used to leave its workers and the resource tracker running."""
@@ -147,6 +148,7 @@ def test_local_processes_equal_in_process(tmp_path):
     pd.testing.assert_frame_equal(canonical(a), canonical(b))
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_equals_local(tmp_path):
     distributed = pytest.importorskip("distributed")
     local = sweep(lsq(), "bernoulli-lora-gd", GRID, store=tmp_path / "local.parquet", **KW)

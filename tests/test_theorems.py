@@ -105,7 +105,7 @@ MUTANTS = {
 }
 
 
-@pytest.mark.parametrize("tid", sorted(MUTANTS))
+@pytest.mark.parametrize("tid", [pytest.param(t, marks=pytest.mark.slow) if t == "SGD-NC" else t for t in sorted(MUTANTS)])
 def test_wrong_core_theorem_is_caught(tid):
     problem, method, T, S, how = MUTANTS[tid]
     pr, me = problem(), method()

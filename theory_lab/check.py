@@ -166,7 +166,9 @@ def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 
     with np.errstate(all="ignore"):
         ratio = st.mean / bound
     out.tightness = float(ratio[-1])
-    pos = (t > 0) & np.isfinite(ratio)                  # at t = 0 a PL bound equals f(W0) - f*: ratio 1
+    # at t = 0 a PL bound equals f(W0) - f* (ratio 1 by construction); below the float64 resolution
+    # the ratio is rounding noise over a bound that cannot be measured
+    pos = (t > 0) & np.isfinite(ratio) & (np.abs(bound) >= floor)
     out.max_tightness = float(np.max(ratio[pos])) if pos.any() else math.nan
     _rates(out, th, c, t, X)
     _notes(out, diverged, plan.seeds, out.verdict)

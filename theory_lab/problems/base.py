@@ -159,13 +159,20 @@ class Problem:
         return G, self.f_gap_given_grad(W, G)
 
     def gap_resolution(self, eps: float = 2.220446049250313e-16) -> float:
-        """Absolute accuracy of ``f_gap`` at machine epsilon ``eps``: 0 where a family forms the gap
-        from W - W* without cancellation (it overrides ``f_gap``); otherwise the rounding of
-        f(W) - f*, about 64 eps |f*| (sums of N terms lose a few more bits than eps)."""
-        if type(self).f_gap is not Problem.f_gap:
+        """Absolute accuracy of ``f_gap`` at machine epsilon ``eps``: the iterate's own rounding floor
+        (``_iterate_floor``), and where the family evaluates f(W) - f* by subtraction (it does not
+        override ``f_gap``) the rounding of that difference, about 64 eps |f*| (sums of N terms lose
+        a few more bits than eps)."""
+        return max(self._iterate_floor(eps), 0.0 if type(self).f_gap is not Problem.f_gap else
+                   64.0 * eps * abs(float((self.f_star if self.f_star is not None else self.f_lb) or 0.0)))
+
+    def _iterate_floor(self, eps: float) -> float:
+        """The gap an iterate cannot go below: W is stored to about eps |W| per entry, so near W* the
+        gap is resolved only down to L/2 (16 eps)^2 (||W*||^2 + ||W0||^2) (L-smooth f, W* known)."""
+        if self.W_star is None or not self.smooth:
             return 0.0
-        ref = self.f_star if self.f_star is not None else self.f_lb
-        return 64.0 * eps * abs(float(ref or 0.0))
+        size = float(np.sum(self.W_star ** 2) + np.sum(self.W0 ** 2))
+        return 0.5 * float(self.L) * (16.0 * eps) ** 2 * size
 
     def f_gap_given_grad(self, W, grad):
         """f_gap when the exact gradient at W is already known (quadratics reuse it)."""

@@ -187,7 +187,9 @@ class LinregNoncvx(Problem):
     def gap_resolution(self, eps=2.220446049250313e-16):
         """0 under PL (the gap is formed from x - x*); otherwise value is evaluated in expanded form
         against ||b||^2/(2N): about 64 eps (b_sq + f_lb)."""
-        return 0.0 if self.x_star is not None else 64.0 * eps * (self.b_sq + abs(self.f_lb))
+        if self.x_star is not None:
+            return self._iterate_floor(eps)
+        return 64.0 * eps * (self.b_sq + abs(self.f_lb))
 
     def f_gap(self, W):
         if self.x_star is None:
