@@ -389,14 +389,15 @@ def _save(st, row: dict) -> None:
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per theorem: configurations, verdict counts, persisting false verdicts, worst tightness at t > 0
-    and the reproducer of that configuration."""
+    """Per theorem: configurations, verdict counts, persisting false verdicts, the worst tightness
+    (measured/bound at t > 0) among decided configurations (holds / tight / match: an inconclusive
+    sample's mean is not trustworthy) and the reproducer of that configuration."""
     if table.empty:
         return pd.DataFrame()
     out = []
     for tid, g in table.groupby("theorem", sort=True):
         counts = g.verdict.value_counts().to_dict()
-        tight = g[np.isfinite(g.max_tightness)]
+        tight = g[np.isfinite(g.max_tightness) & g.verdict.isin(["holds", "tight", "match"])]
         worst = tight.loc[tight.max_tightness.idxmax()] if len(tight) else None
         out.append(dict(theorem=tid, configurations=len(g), **{v: int(counts.get(v, 0)) for v in
                    ("holds", "tight", "inconclusive", "match", "violated", "mismatch")},
