@@ -198,6 +198,7 @@ def test_cli_sweep_spec(tmp_path, capsys):
     (("iters = 20", "iters = 20\ncheckpoints = 5"), "checkpoints:"),   # was accepted and ignored
     (("iters = 20", "iters = 20\nout = 5"), "out:"),
     (("problem = \"least-squares\"", "problem = 5"), "problem:"),
+    (("[problem_params]", "[method_params]\nbogus = 3\n[problem_params]"), "bogus:"),
     (("iters = 20", "iters = [20"), "spec:"),
 ])
 def test_bad_spec_rejected_before_any_computation(tmp_path, capsys, edit, field):
