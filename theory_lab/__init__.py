@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from .backend import Backend, get_backend
 from .check import CheckResult, check
+from .custom import Certificate, certify, custom_problem
 from .errors import InputError
 from .fuzz import fuzz
 from .estimators import ESTIMATORS
@@ -22,7 +23,7 @@ sweep = _sweep_module.sweep
 
 
 __all__ = [
-    "Backend", "CheckResult", "Constants", "ESTIMATORS", "FAMILIES", "InputError", "METHODS", "Method",
+    "Backend", "Certificate", "CheckResult", "certify", "custom_problem", "Constants", "ESTIMATORS", "FAMILIES", "InputError", "METHODS", "Method",
     "Problem", "RunResult", "SKETCHES", "THEOREMS", "Theorem", "check", "fuzz", "get_backend", "get_theorem",
     "lambda_max", "lambda_min", "load_problem", "make_problem", "monte_carlo_EH", "run", "sweep", "__version__",
 ]

@@ -145,6 +145,7 @@ def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 
     out = CheckResult(theorem=th.id, kind=th.kind, metric=th.metric, verdict="not-applicable",
                       provenance=th.provenance, gamma=result.gamma, lam_min=c.lam_min, lam_max=c.lam_max,
                       diverged=diverged, result=result, checkpoints=t, **_header(plan, confidence))
+    out.notes.extend(plan.notes)
     out.measured = float(np.mean(X[:, -1])) if diverged == 0 else math.inf
     out.skewness = skewness(X[:, -1])
     bound, reason = _bound(th, t, c)

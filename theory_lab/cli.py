@@ -132,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
     fz.add_argument("--out", default=None, help="parquet store (resumable); default: no store")
     fz.add_argument("--workers", type=_number("workers", 1, 4096, integer=True), default=1)
 
+    ce = sub.add_parser("certify", help="check a problem's gradient and declared constants (L, mu, f*)")
+    ce.add_argument("problem", help="family name, problems/NAME.toml, or module:function returning a Problem")
+    ce.add_argument("-P", "--problem-param", action="append", metavar="KEY=VALUE")
+    ce.add_argument("--seed", type=_number("seed", 0, 2 ** 63 - 1, integer=True), default=0)
+    ce.add_argument("--json", action="store_true", help="print one JSON object")
+
     ls = sub.add_parser("list", help="list problems, methods, theorems or sketches")
     ls.add_argument("what", choices=["problems", "methods", "theorems", "sketches"])
     return ap
@@ -220,6 +226,15 @@ def _cmd_fuzz(a) -> int:
     return 1 if len(bad) else 0
 
 
+def _cmd_certify(a) -> int:
+    from .custom import certify
+    from .problems import resolve_problem
+
+    cert = certify(resolve_problem(a.problem, **_pairs(a.problem_param, "problem-param")), seed=a.seed)
+    print(json.dumps(cert.to_dict(), allow_nan=False) if a.json else cert.table())
+    return 1 if cert.refuted else 0
+
+
 def _cmd_figures(a) -> int:
     from .gallery import make
 
@@ -253,6 +268,8 @@ def main(argv=None) -> int:
             return _cmd_figures(a)
         if a.command == "fuzz":
             return _cmd_fuzz(a)
+        if a.command == "certify":
+            return _cmd_certify(a)
         return _cmd_list(a)
     except InputError as exc:
         print(f"theory-lab: error: {exc}", file=sys.stderr)

@@ -117,7 +117,7 @@ def make_plan(problem, method: Method, iters: int = 500, seeds: int = 64, seed: 
     seed = check_range("seed", seed, 0, MAX_SEED, integer=True)
     seed_offset = check_range("seed_offset", seed_offset, 0, MAX_SEED, integer=True)
     bk = get_backend(backend, device, dtype, tf32)
-    problem = resolve_problem(problem)
+    problem, claims, notes = _certified(resolve_problem(problem))
     bound = method.bind(problem)
     th = resolve_theorem(theorem)
     reason = None
@@ -125,6 +125,7 @@ def make_plan(problem, method: Method, iters: int = 500, seeds: int = 64, seed: 
         th = select_theorem(problem, bound)
     if th is not None and th.estimator is not None and th.estimator != bound.spec.estimator:
         reason = f"{th.id} is about the {th.estimator} estimator, {bound.name} uses {bound.spec.estimator}"
+    reason = claims or reason
     conservative = th is None or th.kind == "UPPER"
     base = _constants(problem, bound, iters, conservative)
     stepsize = _stepsize(problem, bound, th, base)
@@ -140,9 +141,31 @@ def make_plan(problem, method: Method, iters: int = 500, seeds: int = 64, seed: 
         np.clip(np.asarray(checkpoints, dtype=int), 0, iters).tolist() + [0, iters])
     plan = Plan(problem=problem, method=bound, theorem=th, stepsize=stepsize, constants=c,
                 metrics=_metrics(problem, bound, metrics), iters=iters, seeds=seeds, seed=seed, backend=bk,
-                checkpoints=tuple(int(k) for k in ck), seed_offset=seed_offset, weight_u=u, reason=reason)
+                checkpoints=tuple(int(k) for k in ck), seed_offset=seed_offset, weight_u=u, reason=reason,
+                notes=tuple(notes))
     check_memory(plan)
     return plan
+
+
+def _certified(problem: Problem):
+    """A user's problem is certified once (``tl.certify``): a refuted claim makes every theorem
+    not-applicable; an undeclared L is replaced by its sampled estimate, with a note saying so.
+    Built-in families carry derived constants and pass through."""
+    from .custom import CustomProblem, certify
+
+    if not isinstance(problem, CustomProblem):
+        return problem, None, []
+    cert = problem.__dict__.get("_certificate")
+    if cert is None:
+        cert = problem.__dict__["_certificate"] = certify(problem)
+    if cert.refuted:
+        return problem, "; ".join(f"{k} claim refuted by certify: {cert.detail[k]}" for k in cert.refuted), []
+    notes = []
+    if problem.L is None and math.isfinite(cert.L_estimate):
+        problem = problem.with_constants(L=cert.L_estimate, _certificate=cert)
+        notes.append(f"L was not declared: this verdict rests on a SAMPLED lower estimate L = {cert.L_estimate:.6g} "
+                     "(tl.certify); declare a proven L for a verdict that does not")
+    return problem, None, notes
 
 
 def _constants(problem: Problem, method: Method, iters: int, conservative: bool) -> Constants:

@@ -72,7 +72,7 @@ def summarize(table: pd.DataFrame, metric: str, by=("config",), stat: str = "mea
         X = wide.to_numpy()
         xs = wide.columns.to_numpy()
         if stat == "mean":
-            st = band(X, 1 - confidence, 1, two_sided=True)
+            st = band(X, 1 - confidence, 1, two_sided=True, robust=False)      # the plain t-interval, as labelled
             center, low, high = st.mean, st.lcb, st.ucb
         else:
             center = np.median(X, axis=0)

@@ -81,6 +81,22 @@ def split_params(params: dict[str, Any], family: str, method: str) -> tuple[dict
     return prob, meth, runp
 
 
+def _split_custom(params: dict[str, Any], method: str) -> tuple[dict, dict, dict]:
+    """A user's problem object takes no grid parameters: route to method and run only."""
+    mkeys = set(method_parameters(method))
+    meth, runp = {}, {}
+    for key, val in params.items():
+        key2 = key[7:] if key.startswith("method.") else key
+        if key2 in RUN_KEYS:
+            runp[key2] = val
+        elif key2 in mkeys:
+            meth[key2] = val
+        else:
+            raise InputError(key, f"not a parameter of {method} or the run (a problem object takes none); "
+                                  f"accepted: {', '.join(sorted(mkeys | RUN_KEYS))}")
+    return {}, meth, runp
+
+
 def expand_grid(grid: dict[str, list]) -> list[dict[str, Any]]:
     """Cartesian product of the grid, in the grid's key order."""
     for k, v in grid.items():
@@ -105,10 +121,12 @@ class Config:
 
     def __init__(self, problem, method_name: str, params: dict, base: dict):
         family = problem if isinstance(problem, str) else problem.family
-        if family not in FAMILIES:
+        self._object = None if isinstance(problem, str) else problem       # a user's problem object
+        if family not in FAMILIES and self._object is None:
             raise InputError("problem", f"unknown family {family!r}; accepted: {', '.join(sorted(FAMILIES))} "
                              "or a .toml file")
-        prob, meth, runp = split_params(params, family, method_name)
+        prob, meth, runp = split_params(params, family, method_name) if self._object is None else \
+            _split_custom(params, method_name)
         self.problem_spec = family
         self.problem_params = {**base.get("problem_params", {}), **prob}
         self.method_name = method_name
@@ -129,6 +147,8 @@ class Config:
         self.key = config_key(self.spec())
 
     def problem(self):
+        if self._object is not None:
+            return self._object
         return _cached_problem(self.problem_spec, json.dumps(self.problem_params, sort_keys=True, default=str))
 
     def method(self) -> Method:
@@ -359,9 +379,13 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
         raise InputError("method", f"unknown method {method!r}; accepted: {', '.join(METHODS)}")
     if not isinstance(problem, str) or problem not in FAMILIES:
         problem = resolve_problem(problem)
-        problem_params = {"m": problem.m, "n": problem.n, "seed": problem.seed, **problem.params,
-                          **(problem_params or {})}
-        problem = problem.family
+        if problem.family in FAMILIES:
+            problem_params = {"m": problem.m, "n": problem.n, "seed": problem.seed, **problem.params,
+                              **(problem_params or {})}
+            problem = problem.family
+        elif workers != 1 or scheduler is not None:
+            raise InputError("workers", "a user's problem object runs in this process only (its functions "
+                             "need not pickle): use workers = 1")
     workers = check_range("workers", workers, 1, 4096, integer=True)
     if theorem is not None and not isinstance(theorem, str):
         raise InputError("theorem", "sweeps take a theorem ID (the cache key and worker processes need a name); "

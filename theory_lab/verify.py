@@ -53,7 +53,7 @@ class BandStats:
         return self.ucb - self.mean
 
 
-def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False) -> BandStats:
+def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False, robust: bool = True) -> BandStats:
     """t-bounds of the mean of each column of X (S, K) at level alpha/k (one- or two-sided), with
     each column's skewness and Cochran check.
 
@@ -75,13 +75,20 @@ def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False
         ucb = np.where(ok, mean + tcrit * se, np.inf)
     g1 = column_skewness(Xf)
     normal_ok = ok & (S >= 25 * g1 ** 2)
-    skewed = ok & ~normal_ok
-    dominated = ok & heavy_tailed(Xf)
+    skewed = ok & ~normal_ok & robust
+    dominated = ok & heavy_tailed(Xf) & robust
+    if dominated.any():
+        # where a handful of seeds carry the mean, no interval is trustworthy: the upper end becomes
+        # the largest per-seed value observed (a bound must clear every seed to "hold" there)
+        ucb[dominated] = np.maximum(ucb[dominated], Xf[:, dominated].max(axis=0))
     if skewed.any() and S > 2:
         # THEORY.md 7.3: where the t-interval is untrustworthy, widen it to the bootstrap-t interval
         blo, bhi = bootstrap_t(Xf[:, skewed], a / 2 if two_sided else a)
-        lcb[skewed] = np.minimum(lcb[skewed], mean[skewed] - bhi * se[skewed])
-        ucb[skewed] = np.maximum(ucb[skewed], mean[skewed] - blo * se[skewed])
+        with np.errstate(invalid="ignore"):
+            lo_b = np.nan_to_num(mean[skewed] - bhi * se[skewed], nan=-np.inf)
+            hi_b = np.nan_to_num(mean[skewed] - blo * se[skewed], nan=np.inf)
+        lcb[skewed] = np.minimum(lcb[skewed], lo_b)
+        ucb[skewed] = np.maximum(ucb[skewed], hi_b)
     return BandStats(mean, se, lcb, ucb, tcrit, S, finite.sum(axis=0), g1, normal_ok, dominated)
 
 
@@ -97,9 +104,9 @@ def heavy_tailed(X: np.ndarray, min_seeds: float = 10.0, top_share: float = 0.5)
     * the positive values' log-spread sigma describes a lognormal whose mean is carried by its upper
       Phi(-sigma) tail, with S Phi(-sigma) < ``min_seeds``.
 
-    A sample flagged here leaves the bound undecided on the anti-conservative side (UPPER: no
-    "holds"; EXACT: a formula above the interval is no "mismatch"). It cannot prove the opposite:
-    tails heavier than any sample of this size shows remain undetectable, as for any finite S."""
+    A flagged checkpoint's upper end becomes the largest per-seed value (an UPPER bound must clear every
+    seed there to hold). Tails heavier than any sample of this size shows remain undetectable, as for
+    any finite S."""
     import warnings
 
     S = X.shape[0]
@@ -135,8 +142,9 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
         se_b = np.sqrt(np.maximum(m2 - m1 * m1, 0.0) * S / (S - 1) / S)
         T = (m1 - mean) / se_b
     T = np.where(np.isfinite(T), T, np.where(m1 > mean, np.inf, -np.inf))
-    with np.errstate(invalid="ignore"):
-        lo, hi = np.quantile(T, [a, 1 - a], axis=0)
+    # order statistics (no interpolation: between two infinite T* it would give NaN)
+    lo = np.nan_to_num(np.quantile(T, a, axis=0, method="lower"), nan=-np.inf)
+    hi = np.nan_to_num(np.quantile(T, 1 - a, axis=0, method="higher"), nan=np.inf)
     return lo, hi
 
 
@@ -188,10 +196,11 @@ def upper_verdict(X: np.ndarray, bound: np.ndarray, alpha: float = 0.05, tau: fl
     unresolved = bound < floor                  # the bound is below what the evaluation resolves
     if np.any((st.lcb > bp) & ~unresolved):
         return Verdict("violated", st)
-    undecided = (st.ucb > bp) | unresolved | st.dominated
+    undecided = (st.ucb > bp) | unresolved
     if not undecided.any():
         return Verdict("holds", st)
-    if not (unresolved | st.dominated).any() and np.all((st.ucb - st.lcb)[undecided] <= 2 * tau * bound[undecided]):
+    if not (unresolved | (undecided & st.dominated)).any() and \
+            np.all((st.ucb - st.lcb)[undecided] <= 2 * tau * bound[undecided]):
         return Verdict("tight", st)
     return Verdict("inconclusive", st, _reason(st, t, undecided & (~st.normal_ok | st.dominated), unresolved, floor))
 
@@ -232,7 +241,7 @@ def _reason(st: BandStats, t, skewed, unresolved, floor) -> str:
     if skewed.any():
         k = int(np.argmax(np.where(skewed, np.abs(st.skew), -1)))
         need = int(math.ceil(25 * st.skew[k] ** 2))
-        what = ("a handful of seeds carry the mean there, so no interval from this sample is trustworthy"
+        what = ("a handful of seeds carry the mean there, so the bound must clear the largest seed value"
                 if st.dominated[k] else "bootstrap-t interval used there")
         parts.append(f"skewed samples: g1 = {st.skew[k]:.2f} at t = {int(t[k])} ({what}; Cochran's rule asks for "
                      f"S >= 25 g1^2 = {need} seeds, {st.n_seeds} given; more seeds help only where the events "

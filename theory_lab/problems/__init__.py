@@ -39,6 +39,10 @@ def resolve_problem(name_or_file, **params) -> Problem:
     if isinstance(name_or_file, Problem):
         return name_or_file
     s = str(name_or_file)
+    if ":" in s and not s.endswith(".toml") and not Path(s).is_file():
+        if params:
+            raise InputError("problem", f"{s} builds its own problem; parameters (-P) are not accepted")
+        return problem_from_function(s)
     if s.endswith(".toml") or Path(s).is_file():
         problem = load_problem(s)
         return problem if not params else make_problem(problem.family, **{
@@ -46,4 +50,34 @@ def resolve_problem(name_or_file, **params) -> Problem:
     return make_problem(s, **params)
 
 
-__all__ = ["FAMILIES", "Problem", "make_problem", "load_problem", "resolve_problem"]
+def problem_from_function(spec: str) -> Problem:
+    """``module:function`` (a module importable from the current folder or a .py path) whose function
+    returns a Problem, e.g. one made with ``tl.custom_problem``."""
+    import importlib
+    import importlib.util
+    import sys
+
+    mod_name, _, fn_name = spec.rpartition(":")
+    try:
+        if mod_name.endswith(".py"):
+            sp = importlib.util.spec_from_file_location(Path(mod_name).stem, mod_name)
+            if sp is None:
+                raise ImportError(mod_name)
+            module = importlib.util.module_from_spec(sp)
+            sp.loader.exec_module(module)
+        else:
+            if "" not in sys.path and "." not in sys.path:
+                sys.path.insert(0, "")
+            module = importlib.import_module(mod_name)
+    except (ImportError, FileNotFoundError, SyntaxError) as exc:
+        raise InputError("problem", f"cannot import {mod_name!r} for {spec!r}: {exc}") from None
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        raise InputError("problem", f"{mod_name!r} has no function {fn_name!r}")
+    out = fn()
+    if not isinstance(out, Problem):
+        raise InputError("problem", f"{spec}() returned {type(out).__name__}, not a Problem (use tl.custom_problem)")
+    return out
+
+
+__all__ = ["problem_from_function", "FAMILIES", "Problem", "make_problem", "load_problem", "resolve_problem"]

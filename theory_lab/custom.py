@@ -1,0 +1,338 @@
+"""Bring your own objective: ``custom_problem`` and ``certify``.
+
+``custom_problem(f, grad=None, shape=(m, n), W0=None, L=None, mu=None, f_star=None, name="custom")``
+wraps a function ``f`` mapping a batch W of shape (S, m, n) to (S,), written with numpy or torch
+(detected by calling it). Without ``grad`` torch autograd supplies the gradient (a numpy ``f``
+needs ``grad``). The result is a ``Problem`` usable by ``run``, ``check`` and sweeps run in-process.
+
+``certify(problem, seed=0)`` checks the claims a verdict rests on, for built-in and custom problems:
+
+* ``gradient``: central finite differences (step eps^(1/3) scale) of f along random unit directions
+  against <grad f, D> at sampled points, and the first-order consistency f(W + tD) - f(W) ~ t <g, D>;
+* ``L``: a lower estimate of the smoothness constant, the largest of (i) the top eigenvalue magnitude of
+  the Hessian at sampled points (Lanczos, ``scipy.sparse.linalg.eigsh``, on Hessian-vector products
+  formed from gradient differences) and (ii) secant ratios ||grad X - grad Y|| / ||X - Y||; a declared L
+  below it is refuted;
+* ``mu``: the PL ratio ||grad f||^2 / (2 (f - f*)) sampled along GD paths and at random points; a
+  declared mu above its smallest value is refuted;
+* ``f_star``: L-BFGS from several starts; a declared f* above the best value found is refuted.
+
+Each claim gets ``ok | refuted | uncertain | estimated``; ``Certificate.table()`` and ``to_dict()``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import InputError, check_range
+from .problems.base import Problem
+
+STATUSES = ("ok", "refuted", "uncertain", "estimated")
+
+
+class CustomProblem(Problem):
+    """A user objective (see module docstring). Constants not declared are None until estimated."""
+
+    family = "custom"
+
+    def __init__(self, f: Callable, grad: Callable | None = None, shape=(2, 2), W0=None, L=None, mu=None,
+                 f_star=None, name: str = "custom", W_star=None):
+        if not callable(f):
+            raise InputError("f", "expected a function mapping W (S, m, n) to (S,)")
+        if not (isinstance(shape, (tuple, list)) and len(shape) == 2):
+            raise InputError("shape", f"expected (m, n), got {shape!r}")
+        self.m = check_range("shape[0]", shape[0], 1, 100_000, integer=True)
+        self.n = check_range("shape[1]", shape[1], 1, 100_000, integer=True)
+        self.name, self.seed, self.params, self.clients = str(name), 0, {"name": str(name)}, 1
+        self.W0 = np.zeros((self.m, self.n)) if W0 is None else np.array(W0, dtype=np.float64)
+        if self.W0.shape != (self.m, self.n) or not np.all(np.isfinite(self.W0)):
+            raise InputError("W0", f"expected a finite array of shape {(self.m, self.n)}")
+        self.W_star = None if W_star is None else np.array(W_star, dtype=np.float64)
+        self.L = None if L is None else check_range("L", L, 0.0, None, low_open=True)
+        self.mu = None if mu is None else check_range("mu", mu, 0.0, None, low_open=True)
+        self.f_star = None if f_star is None else check_range("f_star", f_star)
+        self.f_lb = self.f_star if self.f_star is not None else -math.inf
+        self.n_samples = None
+        self.L_i = self.L_max = self.L_tilde = self.L_pm = self.delta_inf = self.L_0 = None
+        self.shards = None
+        self.client_L = self.client_L_max = self.client_L_tilde = self.client_delta_inf = None
+        self.bk, self.dev, self.dev_int = None, {}, {}
+        self._f, self._grad = f, grad
+        self.kind = _detect(f, self.m, self.n)
+        if grad is None and self.kind == "numpy":
+            raise InputError("grad", "a numpy objective needs grad=...; write f with torch to get its gradient "
+                             "from autograd")
+        self.notes: list[str] = []
+
+    def describe(self) -> str:
+        return f"custom {self.name!r} (m={self.m}, n={self.n}, {self.kind})"
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        pts = np.random.default_rng(0).standard_normal((3, self.m, self.n)) + self.W0
+        vals = self.bind("numpy").value(pts)
+        h = hashlib.sha256(repr((self.name, self.m, self.n, self.L, self.mu, self.f_star)).encode())
+        h.update(np.ascontiguousarray(vals, np.float64).tobytes() + self.W0.tobytes())
+        return h.hexdigest()[:16]
+
+    def with_constants(self, **values) -> "CustomProblem":
+        """A copy with constants set (the estimated L, say)."""
+        new = object.__new__(CustomProblem)
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_bound"})
+        new.__dict__.update(values)
+        new.bk, new.dev = None, {}
+        return new
+
+    # ------------------------------------------------------------------ evaluation
+    def value(self, W):
+        return self._call(self._f, W, vector=True)
+
+    def grad(self, W):
+        if self._grad is not None:
+            return self._call(self._grad, W, vector=False)
+        import torch
+
+        Wt = self._to_torch(W).detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            y = self._f(Wt)
+            (g,) = torch.autograd.grad(y.sum(), Wt)
+        return self._from_torch(g.detach(), W)
+
+    def f_gap(self, W):
+        return self.value(W) - (self.f_star if self.f_star is not None else self.f_lb)
+
+    def gap_resolution(self, eps: float = 2.220446049250313e-16) -> float:
+        return 64.0 * eps * abs(self.f_star or 0.0)
+
+    def _call(self, fn, W, vector: bool):
+        if self.kind == "torch":
+            out = fn(self._to_torch(W))
+            return self._from_torch(out.detach() if hasattr(out, "detach") else out, W)
+        Wn = W if isinstance(W, np.ndarray) else W.detach().cpu().numpy()
+        out = np.asarray(fn(Wn), dtype=np.float64)
+        return out if isinstance(W, np.ndarray) else self.bk.asarray(out)
+
+    def _to_torch(self, W):
+        import torch
+
+        return W if isinstance(W, torch.Tensor) else torch.as_tensor(np.asarray(W), dtype=torch.float64)
+
+    def _from_torch(self, out, W):
+        if isinstance(W, np.ndarray):
+            return np.asarray(out.cpu().numpy() if hasattr(out, "cpu") else out, dtype=np.float64)
+        return out.to(dtype=W.dtype, device=W.device)
+
+    def _check_finite(self):                  # nothing generated: constants are the user's
+        pass
+
+
+def _detect(f, m: int, n: int) -> str:
+    """"numpy" if f evaluates a numpy batch to an array, else "torch" (it must accept a tensor)."""
+    probe = np.zeros((2, m, n))
+    try:
+        out = f(probe)
+        if isinstance(out, np.ndarray) or np.isscalar(out):
+            if np.shape(out) != (2,):
+                raise InputError("f", f"must map W (S, m, n) to (S,); got shape {np.shape(out)} for S = 2")
+            return "numpy"
+    except InputError:
+        raise
+    except Exception:
+        pass
+    try:
+        import torch
+    except ImportError:
+        raise InputError("f", "f does not evaluate numpy arrays and torch is not installed") from None
+    try:
+        out = f(torch.zeros((2, m, n), dtype=torch.float64))
+    except Exception as exc:
+        raise InputError("f", f"f fails on a batch of shape (2, {m}, {n}): {exc}") from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2,):
+        raise InputError("f", f"must map W (S, m, n) to (S,); got {type(out).__name__} for S = 2")
+    return "torch"
+
+
+def custom_problem(f, grad=None, shape=(2, 2), W0=None, L=None, mu=None, f_star=None, name: str = "custom",
+                   finite_sum=None, W_star=None) -> CustomProblem:
+    """Wrap a user objective as a Problem (module docstring)."""
+    if finite_sum is not None:
+        raise InputError("finite_sum", "per-sample custom objectives are not supported yet; give the full f")
+    return CustomProblem(f, grad, shape, W0, L, mu, f_star, name, W_star)
+
+
+# ------------------------------------------------------------------------------ certification
+@dataclass
+class Certificate:
+    """Outcome of :func:`certify`: a status and a one-line detail per claim, and the estimates."""
+
+    problem: str
+    status: dict = field(default_factory=dict)
+    detail: dict = field(default_factory=dict)
+    L_estimate: float = math.nan
+    mu_estimate: float = math.nan
+    f_star_estimate: float = math.nan
+    gradient_error: float = math.nan
+
+    @property
+    def refuted(self) -> list[str]:
+        return [k for k, v in self.status.items() if v == "refuted"]
+
+    def to_dict(self) -> dict[str, Any]:
+        from .check import _strict
+
+        return _strict(dict(problem=self.problem, status=self.status, detail=self.detail, L_estimate=self.L_estimate,
+                            mu_estimate=self.mu_estimate, f_star_estimate=self.f_star_estimate,
+                            gradient_error=self.gradient_error))
+
+    def table(self) -> str:
+        rows = [(k, self.status[k], self.detail.get(k, "")) for k in self.status]
+        w = max(len(k) for k, _, _ in rows)
+        return "\n".join([f"certificate of {self.problem}"] + [f"{k.ljust(w)}  {s:9s}  {d}" for k, s, d in rows])
+
+
+def certify(problem, seed: int = 0, points: int = 6, lbfgs_starts: int = 3) -> Certificate:
+    """Check the problem's gradient and its declared constants (module docstring)."""
+    from .problems import resolve_problem
+
+    problem = resolve_problem(problem)
+    pr = problem.bind("numpy")
+    rng = np.random.default_rng(seed)
+    cert = Certificate(problem=problem.describe())
+    radius = max(1.0, float(np.linalg.norm(pr.W0)) / math.sqrt(pr.m * pr.n))
+    if pr.W_star is not None:
+        radius = max(radius, float(np.linalg.norm(pr.W0 - pr.W_star)) / math.sqrt(pr.m * pr.n))
+    P = pr.W0[None] + radius * rng.standard_normal((points, pr.m, pr.n))
+    _gradient(pr, P, rng, cert)
+    if pr.smooth:
+        _smoothness(pr, P, rng, cert, problem.L)
+        _optimum(pr, rng, cert, problem, lbfgs_starts, radius)
+        _pl(pr, P, rng, cert, problem)
+    return cert
+
+
+def _gradient(pr, P, rng, cert):
+    G = pr.grad(P)
+    worst = 0.0
+    for k in range(P.shape[0]):
+        D = rng.standard_normal(P.shape[1:])
+        D /= np.linalg.norm(D)
+        scale = max(1.0, float(np.linalg.norm(P[k])))
+        h = np.finfo(float).eps ** (1 / 3) * scale
+        fp, fm, f0 = pr.value(np.stack([P[k] + h * D, P[k] - h * D, P[k]]))
+        fd, dd = (fp - fm) / (2 * h), float(np.sum(G[k] * D))
+        # rounding of the difference (eps |f| / h) plus the truncation O(h^2 f''') allowance
+        tol = 1e-6 * (abs(dd) + abs(fd)) + 64 * np.finfo(float).eps * (abs(fp) + abs(fm) + abs(f0)) / h + 1e-12
+        worst = max(worst, abs(fd - dd) / tol)
+    cert.gradient_error = worst
+    if worst <= 1.0:
+        cert.status["gradient"], cert.detail["gradient"] = "ok", (
+            f"central differences agree with grad at {P.shape[0]} points (worst error {worst:.2g} of tolerance)")
+    elif worst > 1e3:
+        cert.status["gradient"], cert.detail["gradient"] = "refuted", (
+            f"grad is not the gradient of f: directional derivatives differ by {worst:.3g}x the tolerance")
+    else:
+        cert.status["gradient"], cert.detail["gradient"] = "uncertain", f"differences up to {worst:.3g}x the tolerance"
+
+
+def _hvp_operator(pr, W):
+    from scipy.sparse.linalg import LinearOperator
+
+    d = pr.m * pr.n
+    h = np.finfo(float).eps ** (1 / 3) * max(1.0, float(np.linalg.norm(W)))
+
+    def mv(v):
+        V = np.asarray(v, dtype=float).reshape(pr.m, pr.n)
+        nv = float(np.linalg.norm(V))
+        if nv == 0:
+            return np.zeros(d)
+        U = V / nv
+        g = pr.grad(np.stack([W + h * U, W - h * U]))
+        return ((g[0] - g[1]) / (2 * h) * nv).reshape(-1)
+
+    return LinearOperator((d, d), matvec=mv, dtype=float)
+
+
+def _smoothness(pr, P, rng, cert, L_declared):
+    from scipy.sparse.linalg import eigsh
+
+    ests = []
+    d = pr.m * pr.n
+    for W in P[:3]:
+        if d == 1:
+            ests.append(abs(float(_hvp_operator(pr, W).matvec(np.ones(1))[0])))
+            continue
+        try:
+            ests.append(float(abs(eigsh(_hvp_operator(pr, W), k=1, which="LM", tol=1e-8, maxiter=2000,
+                                        v0=rng.standard_normal(d), return_eigenvectors=False)[0])))
+        except Exception:
+            pass
+    Q = P + 0.3 * rng.standard_normal(P.shape)
+    gP, gQ = pr.grad(P), pr.grad(Q)
+    sec = np.linalg.norm((gP - gQ).reshape(len(P), -1), axis=1) / np.linalg.norm((P - Q).reshape(len(P), -1), axis=1)
+    est = max(ests + [float(sec.max())])
+    cert.L_estimate = est
+    if L_declared is None:
+        cert.status["L"], cert.detail["L"] = "estimated", f"L >= {est:.6g} (Hessian top eigenvalue and secants)"
+    elif est > L_declared * (1 + 1e-4):
+        cert.status["L"], cert.detail["L"] = "refuted", (
+            f"declared L = {L_declared:.6g} but the curvature reaches {est:.6g} (a lower bound on the true L)")
+    else:
+        cert.status["L"], cert.detail["L"] = "ok", f"declared L = {L_declared:.6g} >= sampled curvature {est:.6g}"
+
+
+def _optimum(pr, rng, cert, problem, starts, radius):
+    from scipy.optimize import minimize
+
+    fun = lambda x: float(pr.value(x.reshape(1, pr.m, pr.n))[0])           # noqa: E731
+    jac = lambda x: pr.grad(x.reshape(1, pr.m, pr.n))[0].reshape(-1)       # noqa: E731
+    best = math.inf
+    for k in range(starts):
+        x0 = (pr.W0 + (0 if k == 0 else radius) * rng.standard_normal(pr.W0.shape)).reshape(-1)
+        res = minimize(fun, x0, jac=jac, method="L-BFGS-B", options=dict(maxiter=5000, gtol=1e-12, ftol=0.0))
+        best = min(best, float(res.fun))
+    cert.f_star_estimate = best
+    declared = problem.f_star
+    tol = 1e-9 * (abs(best) + 1.0)
+    if declared is None:
+        cert.status["f_star"], cert.detail["f_star"] = "estimated", f"f* <= {best:.10g} (L-BFGS from {starts} starts)"
+    elif best < declared - tol:
+        cert.status["f_star"], cert.detail["f_star"] = "refuted", f"declared f* = {declared:.10g} but f reaches {best:.10g}"
+    elif best > declared + 1e-6 * (abs(declared) + 1.0):
+        cert.status["f_star"], cert.detail["f_star"] = "uncertain", (
+            f"declared f* = {declared:.10g}; the best value found is {best:.10g}")
+    else:
+        cert.status["f_star"], cert.detail["f_star"] = "ok", f"declared f* = {declared:.10g}; best found {best:.10g}"
+
+
+def _pl(pr, P, rng, cert, problem):
+    fs = problem.f_star if problem.f_star is not None else cert.f_star_estimate
+    if fs is None or not math.isfinite(fs):
+        return
+    L = problem.L or cert.L_estimate
+    pts = [P]
+    W = P.copy()
+    for _ in range(5):                                  # points along GD paths, nearer the minimiser
+        W = W - pr.grad(W) / max(L, 1e-300)
+        pts.append(W.copy())
+    X = np.concatenate(pts)
+    gap = pr.value(X) - fs
+    g2 = np.sum(pr.grad(X) ** 2, axis=(-2, -1))
+    ok = gap > 1e-8 * (abs(fs) + 1.0)
+    if not ok.any():
+        return
+    ratio = float(np.min(g2[ok] / (2 * gap[ok])))
+    cert.mu_estimate = ratio
+    if problem.mu is None:
+        cert.status["mu"], cert.detail["mu"] = "estimated", f"PL constant <= {ratio:.6g} (smallest sampled ratio)"
+    elif ratio < problem.mu * (1 - 1e-6):
+        cert.status["mu"], cert.detail["mu"] = "refuted", (
+            f"declared mu = {problem.mu:.6g} but ||g||^2 / (2 (f - f*)) falls to {ratio:.6g}")
+    else:
+        cert.status["mu"], cert.detail["mu"] = "ok", f"declared mu = {problem.mu:.6g} <= smallest sampled ratio {ratio:.6g}"
+
+
+__all__ = ["custom_problem", "certify", "Certificate", "CustomProblem"]
