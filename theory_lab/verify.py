@@ -84,7 +84,7 @@ def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False
     if skewed.any() and S > 2:
         # THEORY.md 7.3: where the t-interval is untrustworthy, widen it to the bootstrap-t interval
         blo, bhi = bootstrap_t(Xf[:, skewed], a / 2 if two_sided else a)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             lo_b = np.nan_to_num(mean[skewed] - bhi * se[skewed], nan=-np.inf)
             hi_b = np.nan_to_num(mean[skewed] - blo * se[skewed], nan=np.inf)
         lcb[skewed] = np.minimum(lcb[skewed], lo_b)
