@@ -204,12 +204,12 @@ def _exact_over_lambda(th, result, c, t, X, bound, alpha, rel, floor, grid: int 
         return v, bound
     for shift in np.linspace(-err, err, grid):
         cs = c.replace(lam_min=c.lam_min + shift, lam_max=c.lam_max + shift)
-        Xs = X
+        Xs, st = X, v.stats                        # a plain metric keeps its intervals: only the formula moves
         if th.measure is not None:
             Xs = np.asarray(th.measure({**result.metrics, "t": result.checkpoints[None, :].astype(float)}, cs), float)
-            Xs = Xs[:, result.checkpoints > 0] if th.skip_t0 else Xs
+            Xs, st = (Xs[:, result.checkpoints > 0] if th.skip_t0 else Xs), None
         bs, _ = _bound(th, t, cs)
-        vs = exact_verdict(Xs, bs, alpha, rel, floor, t) if bs is not None else v
+        vs = exact_verdict(Xs, bs, alpha, rel, floor, t, st) if bs is not None else v
         if vs.verdict == "match":
             return vs, bs
         if vs.verdict == "inconclusive":

@@ -274,6 +274,11 @@ def main(argv=None) -> int:
     except InputError as exc:
         print(f"theory-lab: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:                # output piped into `head` and closed: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("theory-lab: interrupted (finished configurations are stored; re-run to resume)", file=sys.stderr)
         return 130

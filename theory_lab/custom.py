@@ -102,12 +102,6 @@ class CustomProblem(Problem):
             (g,) = torch.autograd.grad(y.sum(), Wt)
         return self._from_torch(g.detach(), W)
 
-    def f_gap(self, W):
-        return self.value(W) - (self.f_star if self.f_star is not None else self.f_lb)
-
-    def gap_resolution(self, eps: float = 2.220446049250313e-16) -> float:
-        return 64.0 * eps * abs(self.f_star or 0.0)
-
     def _call(self, fn, W, vector: bool):
         if self.kind == "torch":
             out = fn(self._to_torch(W))

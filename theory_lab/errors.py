@@ -80,10 +80,23 @@ def read_toml(path, field: str) -> dict:
         raise InputError(field, f"malformed TOML in {path}: {exc}") from None
 
 
-def writable_file(field: str, path) -> None:
-    """Raise InputError naming ``field`` unless ``path`` can be created (its folder exists and is
-    writable); checked before any work is done."""
+def probe_writable(field: str, folder, what: str) -> None:
+    """Raise InputError naming ``field`` unless a file can be created in ``folder`` (tried with a
+    probe file: permission bits say nothing to root, and a file in the way shows only then)."""
     import os
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".probe.{os.getpid()}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(field, f"cannot write {what} ({exc.strerror or exc}); choose another path") from None
+
+
+def writable_file(field: str, path) -> None:
+    """Raise InputError naming ``field`` unless ``path`` can be created in its existing folder;
+    checked before any work is done."""
     from pathlib import Path
 
     path = Path(path)
@@ -92,5 +105,4 @@ def writable_file(field: str, path) -> None:
         raise InputError(field, f"{str(path)!r} is a folder; give a file path")
     if not parent.is_dir():
         raise InputError(field, f"folder {str(parent)!r} does not exist; create it or choose another path")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InputError(field, f"{str(path)!r} is not writable")
+    probe_writable(field, parent, repr(str(path)))

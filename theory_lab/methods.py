@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import InputError, check_range
 from .estimators import ESTIMATORS, make_estimator
-from .sketches import SKETCHES, lambda_bounds, parse_sketch, project_left, project_right
+from .sketches import SKETCHES, lambda_moments, parse_sketch, project_left, project_right
 
 
 # ------------------------------------------------------------------------------ step rules
@@ -46,11 +46,8 @@ class StepRule:
     extra: ClassVar[tuple[str, ...]] = ()
 
     def lam(self, method, problem) -> tuple[float, float, float]:
-        lam, Lam = lambda_bounds((method.sketch_left, method.sketch_right), problem.m, problem.n,
-                                 method.rank, method.p)
-        ml, mr = method.sketch_left.moments(problem.m, method.rank), \
-            method.sketch_right.moments(problem.n, method.rank)
-        return lam, Lam, method.p * ml.err + (1 - method.p) * mr.err
+        return lambda_moments((method.sketch_left, method.sketch_right), problem.m, problem.n, method.rank,
+                              method.p)
 
     def init(self, method, W, streams):
         return None
@@ -230,10 +227,6 @@ class Method:
         if conservative and err > 0:
             return max(lam - err, 0.0), min(Lam + err, 1.0)
         return lam, Lam
-
-    def lam_error(self, problem) -> float:
-        """Monte Carlo error radius of lambda_min^p and lambda_max^p (0 where they are exact)."""
-        return self.spec.rule.lam(self, problem)[2]
 
     def r_m_sq(self, problem) -> float | None:
         """R_M^2 = ||W0 - W*||^2 in the M_p^{-1} norm (THEORY.md 1.3); every law here has a diagonal

@@ -171,12 +171,13 @@ def _certified(problem: Problem):
 def _constants(problem: Problem, method: Method, iters: int, conservative: bool) -> Constants:
     """Problem's, sketch's (lam_min, lam_max; conservative for UPPER bounds, point values with
     their Monte Carlo error ``lam_err`` for equalities) and the estimator's constants."""
-    lam, Lam = method.lam(problem, conservative=conservative)
+    lam, Lam, err = method.spec.rule.lam(method, problem)
+    if conservative:
+        lam, Lam, err = max(lam - err, 0.0), min(Lam + err, 1.0), 0.0
     values = {**problem.constants(), **method.estimator.constants(problem)}
     if "kappa" in values and values["kappa"] is None:
         values["kappa"] = lam / Lam if Lam > 0 else 1.0            # Polyak default kappa = lam/Lam
-    return Constants(**values, lam_min=lam, lam_max=Lam,
-                     lam_err=0.0 if conservative else method.lam_error(problem), p=method.p, rank=method.rank,
+    return Constants(**values, lam_min=lam, lam_max=Lam, lam_err=err, p=method.p, rank=method.rank,
                      gamma=None, T=iters, R_M2=method.r_m_sq(problem))
 
 

@@ -309,14 +309,19 @@ def lambda_bounds(sketch="gaussian", m: int = 8, n: int = 8, rank: int = 1, p: f
     With ``conservative`` the Monte Carlo error is subtracted from lambda_min and added to
     lambda_max (every bound decreases in lambda and increases in Lambda).
     """
-    left, right = sketch if isinstance(sketch, tuple) else parse_sketch(sketch, **params)
-    mb, ma = left.moments(m, rank), right.moments(n, rank)
-    lam = p * mb.lam_min + (1 - p) * ma.lam_min
-    Lam = p * mb.lam_max + (1 - p) * ma.lam_max
+    lam, Lam, err = lambda_moments(sketch, m, n, rank, p, **params)
     if conservative:
-        err = p * mb.err + (1 - p) * ma.err
         lam, Lam = max(lam - err, 0.0), min(Lam + err, 1.0)
     return lam, Lam
+
+
+def lambda_moments(sketch="gaussian", m: int = 8, n: int = 8, rank: int = 1, p: float = 0.5,
+                   **params) -> tuple[float, float, float]:
+    """(lambda_min^p, lambda_max^p, Monte Carlo error radius of both; 0 where exact), point values."""
+    left, right = sketch if isinstance(sketch, tuple) else parse_sketch(sketch, **params)
+    mb, ma = left.moments(m, rank), right.moments(n, rank)
+    return (p * mb.lam_min + (1 - p) * ma.lam_min, p * mb.lam_max + (1 - p) * ma.lam_max,
+            p * mb.err + (1 - p) * ma.err)
 
 
 def lambda_min(sketch="gaussian", m: int = 8, n: int = 8, rank: int = 1, p: float = 0.5, **params) -> float:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from . import __version__
 from .check import judge
-from .errors import InputError, check_range, read_toml
+from .errors import InputError, check_range, probe_writable, read_toml
 from .estimators import ESTIMATORS
 from .methods import METHODS, Method, method_parameters
 from .plan import MAX_SEED, make_plan
@@ -226,20 +226,16 @@ class Store:
 
     def check_writable(self) -> None:
         """InputError naming ``out`` unless the store's folders can be created and written (tried
-        with a probe file, so it fails before any computation, not after)."""
+        with probe files, so it fails before any computation, not after)."""
+        what = f"the store {str(self.path)!r}"
+        if self.path.is_dir():
+            raise InputError("out", f"{what} is a folder; choose another --out")
         try:
-            if self.path.is_dir():
-                raise IsADirectoryError(f"{self.path} is a folder")
             self.parts.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=f".probe.{os.getpid()}.", suffix=".tmp", dir=self.parts)
-            os.close(fd)
-            os.unlink(probe)
-            fd, probe = tempfile.mkstemp(prefix=f".probe.{os.getpid()}.", suffix=".tmp", dir=self.path.parent)
-            os.close(fd)
-            os.unlink(probe)
         except OSError as exc:
-            raise InputError("out", f"cannot write the store {str(self.path)!r} ({exc.strerror or exc}); "
-                             "choose another --out") from None
+            raise InputError("out", f"cannot write {what} ({exc.strerror or exc}); choose another --out") from None
+        probe_writable("out", self.parts, what)
+        probe_writable("out", self.path.parent, what)
 
     def _part(self, key: str) -> Path:
         return self.parts / f"{key}.parquet"

@@ -206,8 +206,9 @@ def upper_verdict(X: np.ndarray, bound: np.ndarray, alpha: float = 0.05, tau: fl
 
 
 def exact_verdict(X: np.ndarray, formula: np.ndarray, alpha: float = 0.05, rel: float = SLACK_REL,
-                  floor: float = 0.0, t=None) -> Verdict:
-    """EXACT / IDENTITY: two-sided Bonferroni intervals (bootstrap-t where Cochran's rule fails).
+                  floor: float = 0.0, t=None, st: BandStats | None = None) -> Verdict:
+    """EXACT / IDENTITY: two-sided Bonferroni intervals (bootstrap-t where Cochran's rule fails;
+    ``st``: those intervals, when already computed for X and only the formula changes).
 
     match: the formula lies in every interval. mismatch: the formula lies BELOW some interval (the
     measured mean is significantly larger; under right skew the lower end is conservative, so this
@@ -217,7 +218,7 @@ def exact_verdict(X: np.ndarray, formula: np.ndarray, alpha: float = 0.05, rel: 
     with skewness 1 to 35, some persisting at 4x the seeds); the verdict is then inconclusive, with
     that reason. Checkpoints whose formula is below the float64 resolution are not judged."""
     K = X.shape[1]
-    st = band(X, alpha, K, two_sided=True)
+    st = band(X, alpha, K, two_sided=True) if st is None else st
     f = np.asarray(formula, dtype=float)
     tol = np.abs(f) * rel + max(SLACK_ABS, floor)
     below, above = f < st.lcb - tol, f > st.ucb + tol

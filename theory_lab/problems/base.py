@@ -163,8 +163,9 @@ class Problem:
         (``_iterate_floor``), and where the family evaluates f(W) - f* by subtraction (it does not
         override ``f_gap``) the rounding of that difference, about 64 eps |f*| (sums of N terms lose
         a few more bits than eps)."""
-        return max(self._iterate_floor(eps), 0.0 if type(self).f_gap is not Problem.f_gap else
-                   64.0 * eps * abs(float((self.f_star if self.f_star is not None else self.f_lb) or 0.0)))
+        ref = float((self.f_star if self.f_star is not None else self.f_lb) or 0.0)
+        subtraction = 64.0 * eps * abs(ref) if type(self).f_gap is Problem.f_gap and math.isfinite(ref) else 0.0
+        return max(self._iterate_floor(eps), subtraction)
 
     def _iterate_floor(self, eps: float) -> float:
         """The gap an iterate cannot go below: W is stored to about eps |W| per entry, so near W* the
