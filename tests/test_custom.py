@@ -117,3 +117,40 @@ def test_every_builtin_family_agrees_with_its_certificate(family):
         assert cert.L_estimate <= pr.L * (1 + 1e-6)
         if pr.f_star is not None:
             assert cert.status["f_star"] == "ok"
+
+
+def test_a_too_optimistic_bound_on_a_custom_problem_is_violated():
+    """f = 1/2 ||W - C||^2 written by a user (L = mu = 1): GD-PL is exact there (THEORY.md 5.1), so GD-PL with
+    its contraction applied twice per step must come out violated, while GD-PL itself is never violated
+    (at T = 40 the exact, multiplicative per-seed values are heavy-tailed: inconclusive is allowed)."""
+    from helpers import mutate
+
+    pr = tl.custom_problem(lambda W: 0.5 * ((W - C) ** 2).sum(axis=(1, 2)), lambda W: W - C, shape=(M, N), L=1.0,
+                           mu=1.0, f_star=0.0, name="iso")
+    me = tl.Method("bernoulli-lora-gd", p=0.5, rank=2, stepsize=0.5)
+    assert tl.check(pr, me, iters=40, seeds=2000, theorem="GD-PL", seed=3,
+                    confidence=TRUE_CONFIDENCE).verdict in ("holds", "tight", "inconclusive")
+    assert tl.check(pr, me, iters=40, seeds=2000, theorem=mutate("GD-PL", rate=2.0), seed=3).verdict == "violated"
+
+
+def test_certify_on_random_quadratics_nobody_picked():
+    """Random shapes, spectra and centres (fixed master seed): the true L is always estimated within 2%
+    and accepted, half of it always refuted, and a gradient of a shifted objective always refuted."""
+    rng = np.random.default_rng(2026)
+    for _ in range(8):
+        m, n = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+        eig = np.exp(rng.uniform(-2, 3, m))
+        U, _ = np.linalg.qr(rng.standard_normal((m, m)))
+        Pr, Cr = (U * eig) @ U.T, rng.standard_normal((m, n)) * rng.uniform(0.1, 5)
+
+        def f(W, Pr=Pr, Cr=Cr):
+            return 0.5 * np.einsum("sij,ik,skj->s", W - Cr, Pr, W - Cr)
+
+        def g(W, Pr=Pr, Cr=Cr):
+            return np.einsum("ik,skj->sij", Pr, W - Cr)
+        L = float(eig.max())
+        ok = tl.certify(tl.custom_problem(f, g, shape=(m, n), L=L, mu=float(eig.min()), f_star=0.0))
+        assert not ok.refuted and ok.L_estimate == pytest.approx(L, rel=0.02), ok.table()
+        assert tl.certify(tl.custom_problem(f, g, shape=(m, n), L=L / 2)).status["L"] == "refuted"
+        shifted = tl.custom_problem(f, lambda W, g=g: g(W - 1.0), shape=(m, n), L=L)
+        assert tl.certify(shifted).status["gradient"] == "refuted"
