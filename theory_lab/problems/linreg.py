@@ -165,10 +165,13 @@ class LinregNoncvx(Problem):
     def value(self, W):
         if self.x_star is not None:
             return self.f_star + self.f_gap(W)
-        xp = self.bk.xp
         x = self._flat(W)
-        quad = 0.5 * xp.sum(x * (x @ self.dev["gram"]), axis=-1) - x @ self.dev["Atb"] + self.b_sq
-        return quad + self.reg.value(x, xp)
+        return self._value(x, x @ self.dev["gram"])
+
+    def _value(self, x, xG):
+        """f in expanded form from xG = x G: 1/2 <x, G x> - <x, A^T b/N> + ||b||^2/(2N) + r(x)."""
+        xp = self.bk.xp
+        return 0.5 * xp.sum(x * xG, axis=-1) - x @ self.dev["Atb"] + self.b_sq + self.reg.value(x, xp)
 
     def grad(self, W):
         xp = self.bk.xp
@@ -199,19 +202,19 @@ class LinregNoncvx(Problem):
 
     def grad_and_gap(self, W):
         """One pass over the Gram matrix for both."""
-        if self.x_star is None:
-            return super().grad_and_gap(W)
         xp = self.bk.xp
         x = self._flat(W)
         xG = x @ self.dev["gram"]
-        return xp.reshape(xG - self.dev["Atb"] + self.reg.grad(x), W.shape), self._gap(x, xG)
+        gap = self._gap(x, xG) if self.x_star is not None else self._value(x, xG) - self.f_lb
+        return xp.reshape(xG - self.dev["Atb"] + self.reg.grad(x), W.shape), gap
 
     def minibatch_grad(self, W, idx):
         xp = self.bk.xp
         mid, (Ab, bb) = self.gather_rows(idx, "A", "b")
         x = self._flat(W)
-        resid = xp.sum(Ab * x[:, None, None, :], axis=-1) - bb
-        g = xp.sum(Ab * resid[..., None], axis=2) / idx.shape[-1] + self.reg.grad(x)[:, None, :]
+        # two batched GEMVs (no S x b x mn temporaries): resid = A_I x - b_I, g = A_I^T resid / b
+        resid = (Ab @ x[:, None, :, None])[..., 0] - bb                          # (S, K, b)
+        g = (resid[:, :, None, :] @ Ab)[:, :, 0, :] / idx.shape[-1] + self.reg.grad(x)[:, None, :]
         return xp.reshape(g, (W.shape[0],) + mid + (self.m, self.n))
 
     def heterogeneity_key(self):
