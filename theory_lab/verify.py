@@ -6,6 +6,7 @@ interval), which is valid under any dependence between checkpoints of the same r
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -131,21 +132,53 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
     end moves up, where the t-interval's is too low. B grows with 1/a (at least 20 resamples beyond
     the quantile, at most 20,000); resampling weights are multinomial, so every resample's moments
     are one matrix product. Fixed seed: verdicts are deterministic."""
-    S = X.shape[0]
+    S, K = X.shape
     B = int(min(20_000, max(2_000, math.ceil(20 / a)), max(2_000, 8_000_000 // S)))   # <= 64 MB of weights
+    WtT = _resampling_weights(S, B, seed)                 # (S, B)
+    i_lo, i_hi = int(math.floor(a * (B - 1))), int(math.ceil((1 - a) * (B - 1)))   # "lower" / "higher"
+    lo, hi = np.empty(K), np.empty(K)
+    XT = np.ascontiguousarray(X.T)                         # (K, S): every row one column of X
+    X2T, means = XT * XT, XT.mean(axis=1)[:, None]
+    # Columns in blocks whose (block, B) arrays stay in cache (about 1 MB each). With few seeds the
+    # weights are small and each block has its own product; with many, one GEMM for all columns
+    # (re-reading S x B weights per block would cost more than the products save).
+    step = max(1, 131_072 // B)
+    whole = S > 64
+    if whole:
+        M1, M2 = XT @ WtT, X2T @ WtT
+    c1, c2 = float(S), float(S - 1)
+    for j in range(0, K, step):
+        sl = slice(j, j + step)
+        m1, m2 = (M1[sl], M2[sl]) if whole else (XT[sl] @ WtT, X2T[sl] @ WtT)     # resampled moments
+        mean = means[sl]
+        with np.errstate(all="ignore"):
+            v = np.multiply(m1, m1)
+            np.subtract(m2, v, out=v)
+            np.maximum(v, 0.0, out=v)
+            v *= c1
+            v /= c2
+            v /= c1
+            np.sqrt(v, out=v)                               # se* of every resample
+            T = np.subtract(m1, mean)
+            np.divide(T, v, out=T)                          # T* = (mean* - mean) / se*
+        bad = ~np.isfinite(T)
+        if bad.any():
+            T[bad] = np.where(m1[bad] > np.broadcast_to(mean, T.shape)[bad], np.inf, -np.inf)
+        # order statistics (no interpolation: between two infinite T* it would give NaN), both from
+        # one partition along the contiguous axis
+        part = np.partition(T, (i_lo, i_hi), axis=1)
+        lo[sl], hi[sl] = part[:, i_lo], part[:, i_hi]
+    return np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)
+
+
+@functools.lru_cache(maxsize=8)
+def _resampling_weights(S: int, B: int, seed: int) -> np.ndarray:
+    """(S, B) multinomial resampling weights / S of ``bootstrap_t`` (deterministic; cached)."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, S, size=(B, S)) + (np.arange(B) * S)[:, None]
-    Wt = np.bincount(idx.ravel(), minlength=B * S).reshape(B, S) / S        # multinomial resampling weights
-    mean = X.mean(axis=0)
-    m1, m2 = Wt @ X, Wt @ (X * X)
-    with np.errstate(all="ignore"):
-        se_b = np.sqrt(np.maximum(m2 - m1 * m1, 0.0) * S / (S - 1) / S)
-        T = (m1 - mean) / se_b
-    T = np.where(np.isfinite(T), T, np.where(m1 > mean, np.inf, -np.inf))
-    # order statistics (no interpolation: between two infinite T* it would give NaN)
-    lo = np.nan_to_num(np.quantile(T, a, axis=0, method="lower"), nan=-np.inf)
-    hi = np.nan_to_num(np.quantile(T, 1 - a, axis=0, method="higher"), nan=np.inf)
-    return lo, hi
+    Wt = np.ascontiguousarray((np.bincount(idx.ravel(), minlength=B * S).reshape(B, S) / S).T)
+    Wt.setflags(write=False)
+    return Wt
 
 
 def column_skewness(X: np.ndarray) -> np.ndarray:
@@ -271,23 +304,34 @@ def fit_linear_rate(t: np.ndarray, X: np.ndarray, floor: float = 0.0, n_boot: in
     if not np.all(np.isfinite(X)):
         return math.nan, (math.nan, math.nan)
 
-    def slope(M):
-        m = M.mean(axis=0)
-        thr = max(10 * floor, 1e-12 * m[0], np.finfo(float).tiny)
-        ok = m > thr
-        # the window is the initial run of qualifying points (the rate is not defined below the floor)
-        stop = np.argmin(ok) if not ok.all() else len(ok)
-        sel = np.arange(stop)
-        if sel.size < 3:
-            return math.nan
-        return math.exp(np.polyfit(t[sel], np.log(m[sel]), 1)[0])
+    def slopes(M):
+        """Per row of M (means over seeds, one row per resample): exp of the least-squares slope of
+        log M against t over the row's window (the initial run of points above the threshold)."""
+        thr = np.maximum(np.maximum(10 * floor, 1e-12 * M[:, 0]), np.finfo(float).tiny)
+        ok = M > thr[:, None]
+        stop = np.where(ok.all(axis=1), M.shape[1], np.argmin(ok, axis=1))     # window length per row
+        with np.errstate(all="ignore"):
+            y = np.where(ok, np.log(np.where(ok, M, 1.0)), 0.0)
+        tc = t - t[0]                                      # centred times: sums without cancellation
+        z = np.zeros((M.shape[0], 1))
+        cy = np.concatenate([z, np.cumsum(y, axis=1)], axis=1)
+        cty = np.concatenate([z, np.cumsum(y * tc, axis=1)], axis=1)
+        ct, ctt = np.concatenate([[0.0], np.cumsum(tc)]), np.concatenate([[0.0], np.cumsum(tc * tc)])
+        rows = np.arange(M.shape[0])
+        n, st, stt = stop.astype(float), ct[stop], ctt[stop]
+        sy, sty = cy[rows, stop], cty[rows, stop]
+        with np.errstate(all="ignore"):
+            b = (n * sty - st * sy) / (n * stt - st * st)
+        return np.where(stop >= 3, np.exp(b), np.nan)
 
-    q = slope(X)
+    q = float(slopes(X.mean(axis=0)[None])[0])
     if not math.isfinite(q):
         return math.nan, (math.nan, math.nan)
     rng = np.random.default_rng(seed)
     S = X.shape[0]
-    boots = np.array([slope(X[rng.integers(0, S, S)]) for _ in range(n_boot)])
+    idx = rng.integers(0, S, size=(n_boot, S)) + (np.arange(n_boot) * S)[:, None]
+    counts = np.bincount(idx.ravel(), minlength=n_boot * S).reshape(n_boot, S)
+    boots = slopes(counts @ X / S)                         # resampled means, one matrix product
     boots = boots[np.isfinite(boots)]
     lo, hi = np.percentile(boots, [50 * (1 - level), 100 - 50 * (1 - level)]) if boots.size else (math.nan,) * 2
     return q, (float(lo), float(hi))
