@@ -44,6 +44,8 @@ class StepRule:
     ranked: ClassVar[bool] = True
     #: method parameters only this rule uses (beyond p, rank, sketch, stepsize, factor)
     extra: ClassVar[tuple[str, ...]] = ()
+    #: no state of its own, so configurations can share one batched run (runner.execute_batch)
+    batchable: ClassVar[bool] = True
 
     def lam(self, method, problem) -> tuple[float, float, float]:
         return lambda_moments((method.sketch_left, method.sketch_right), problem.m, problem.n, method.rank,
@@ -96,6 +98,7 @@ class Joint(StepRule):
 
     name = "joint"
     theory = False
+    batchable = False
     extra = ("init_scale",)
     link_steps: int | None = None
 
@@ -216,6 +219,15 @@ class Method:
         new.estimator = self.estimator.resolve(problem)
         return new
 
+    def batched(self, coin_p, estimator) -> "Method":
+        """A copy for a batched run: ``coin_p`` the per-trajectory P(left) (an (S,) device array,
+        or the common float) and the estimator with its per-trajectory parameters. Which sides are
+        sketched still follows ``p`` (the same for every trajectory of a batch)."""
+        new = object.__new__(Method)
+        new.__dict__.update(self.__dict__)
+        new.coin_p, new.estimator = coin_p, estimator
+        return new
+
     def validate(self, problem) -> None:
         """Check the method against a problem (rank range, estimator needs)."""
         self.bind(problem)
@@ -285,7 +297,7 @@ class Method:
         else:
             QL = skl.basis(skl.sample(streams, 2 * t, m, self.rank), xp)
             QR = skr.basis(skr.sample(streams, 2 * t + 1, n, self.rank), xp)
-        coin = xp.astype(streams.uniform("coin", t) < self.p, G.dtype)
+        coin = xp.astype(streams.uniform("coin", t) < self.__dict__.get("coin_p", self.p), G.dtype)
         if skl.diagonal or skr.diagonal:
             left = project_left(QL, G, skl.diagonal)
             right = project_right(QR, G, skr.diagonal)

@@ -20,7 +20,7 @@ import numpy as np
 from .backend.random import Streams
 from .errors import InputError
 from .methods import Method
-from .plan import Plan, default_checkpoints, make_plan
+from .plan import FixedStepsize, Plan, default_checkpoints, make_plan
 from .problems.base import frob_inner
 from .theorems import Constants
 
@@ -100,33 +100,122 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
 def execute(plan: Plan) -> RunResult:
     """The loop of a resolved plan: all seeds advance together; metrics stay on the device until
     the end (one transfer)."""
-    bk, xp, S = plan.backend, plan.backend.xp, plan.seeds
-    prob, method, est = plan.problem.bind(bk), plan.method, plan.method.estimator
-    ck = np.asarray(plan.checkpoints)
-    is_ck = np.zeros(plan.iters + 1, dtype=bool)
+    return execute_batch([plan])[0]
+
+
+def batch_key(plan: Plan):
+    """Plans with equal keys can run as one trajectory set (``execute_batch``); None: run alone.
+
+    They must share the problem instance, backend, iterations, checkpoints, metrics, method, rank,
+    sketch, which sides are sketched (p = 0, p = 1 or both) and every estimator parameter that is
+    not a per-trajectory vector. p, the stepsize, SGD-NC's weight u, the master seed and the
+    estimator's ``vector_params`` may differ. Per-step stepsizes (Polyak) and factor-training
+    baselines (their state is not a projected step) run alone."""
+    m = plan.method
+    if plan.stepsize.per_step or not m.spec.rule.batchable:
+        return None
+    est = m.estimator
+    side = "full" if not m.spec.sketched else {1.0: "left", 0.0: "right"}.get(m.p, "both")
+    fixed = tuple(sorted((k, repr(v)) for k, v in est.params.items() if k not in est.vector_params))
+    bk = plan.backend
+    return (type(plan.problem).__name__, plan.problem.fingerprint(), bk.name, bk.device, bk.dtype,
+            getattr(bk, "tf32", False), plan.iters, plan.checkpoints, plan.metrics, m.name, m.rank, m.sketch_name,
+            repr(sorted(m.sketch_params.items())), side, est.name, fixed)
+
+
+@dataclass(frozen=True)
+class _Merged:
+    """What the loop needs of a batch of plans: per-trajectory vectors where they differ, the
+    common values (from the first plan) where they do not."""
+
+    problem: Any
+    method: Method
+    stepsize: Any
+    metrics: tuple[str, ...]
+    checkpoints: tuple[int, ...]
+    iters: int
+    seeds: int
+    weight_u: Any
+    backend: Any
+    streams: Streams
+
+
+def _merge(plans: list[Plan]) -> _Merged:
+    first = plans[0]
+    bk = first.backend
+    if len(plans) > 1:
+        keys = {batch_key(pl) for pl in plans}
+        if len(keys) != 1 or None in keys:
+            raise ValueError("execute_batch: these plans cannot share one batched state (see batch_key)")
+    sizes = [pl.seeds for pl in plans]
+
+    def vector(values, ndim):
+        """A per-trajectory array (S,) or (S, 1, 1) where values differ, else the common scalar."""
+        if all(v == values[0] for v in values):
+            return values[0]
+        arr = np.repeat(np.asarray(values, dtype=np.float64), sizes)
+        return bk.asarray(arr.reshape((-1,) + (1,) * (ndim - 1)))
+
+    method, est = first.method, first.method.estimator
+    vec = {k: vector([pl.method.estimator.params[k] for pl in plans], nd) for k, nd in est.vector_params.items()
+           if k in est.params}
+    method = method.batched(coin_p=vector([pl.method.p for pl in plans], 1), estimator=est.batched(**vec))
+    gammas = [pl.stepsize.gamma for pl in plans]
+    stepsize = first.stepsize if len(plans) == 1 else FixedStepsize(vector(gammas, 3), "batched")
+    u = [pl.weight_u for pl in plans]
+    weight_u = u[0] if all(v == u[0] for v in u) else np.repeat(np.asarray(u, dtype=np.float64), sizes)
+    streams = Streams.concat([Streams(bk, pl.seed, np.arange(pl.seed_offset, pl.seed_offset + pl.seeds))
+                              for pl in plans])
+    return _Merged(problem=first.problem, method=method, stepsize=stepsize, metrics=first.metrics,
+                   checkpoints=first.checkpoints, iters=first.iters, seeds=sum(sizes), weight_u=weight_u,
+                   backend=bk, streams=streams)
+
+
+def execute_batch(plans: list[Plan]) -> list[RunResult]:
+    """Run plans that share a ``batch_key`` as one trajectory set: seeds x configurations on the
+    leading axis, with p, the stepsize, SGD-NC's weight and the estimator's vector parameters as
+    per-trajectory values. Each trajectory draws from the streams of its own plan's (master seed,
+    seed index), so its numbers are those of the plan run alone. Returns one RunResult per plan."""
+    if not plans:
+        return []
+    mg = _merge(list(plans))
+    bk, xp, S = mg.backend, mg.backend.xp, mg.seeds
+    prob, method, est = mg.problem.bind(bk), mg.method, mg.method.estimator
+    rule, streams = method.spec.rule, mg.streams
+    ck = np.asarray(mg.checkpoints)
+    is_ck = np.zeros(mg.iters + 1, dtype=bool)
     is_ck[ck] = True
-    streams = Streams(bk, plan.seed, np.arange(plan.seed_offset, plan.seed_offset + S))
     W = xp.asarray(xp.broadcast_to(bk.asarray(prob.W0)[None], (S, prob.m, prob.n)), copy=True)
     W_prev = W
     W_star = bk.asarray(prob.W_star) if prob.W_star is not None else None
-    state, rule_state = est.init(prob, W, streams), method.spec.rule.init(method, W, streams)
-    acc = _Accumulators(plan, bk)
+    state, rule_state = est.init(prob, W, streams), rule.init(method, W, streams)
+    acc = _Accumulators(mg, bk)
     start = time.perf_counter()
     with np.errstate(all="ignore"), bk.context():
-        for t in range(plan.iters + 1):
+        for t in range(mg.iters + 1):
             grad, gap = acc.evaluate(prob, W, t, is_ck[t], est)
             cost = (state.epochs, state.bits)                         # cost of reaching W^t
             G, state = est.estimate(prob, state, W, W_prev, t, streams, grad=grad)
             if is_ck[t]:
                 acc.record(t, gap, cost, lambda: est.error(prob, state, W, grad),
                            lambda: frob_inner(W - W_star, W - W_star, xp))
-            if t == plan.iters:
+            if t == mg.iters:
                 break
-            gamma = plan.stepsize(gap, acc.gsq, xp)
+            gamma = mg.stepsize(gap, acc.gsq, xp)
             acc.accumulate(t, gap)
-            W_prev, (W, rule_state) = W, method.spec.rule.step(method, W, G, gamma, t, streams, rule_state)
+            W_prev, (W, rule_state) = W, rule.step(method, W, G, gamma, t, streams, rule_state)
         bk.synchronize()
     out = acc.finish()
+    seconds = time.perf_counter() - start
+    results, off = [], 0
+    for plan in plans:
+        mine = {k: v[off:off + plan.seeds] for k, v in out.items()}
+        results.append(_result(plan, mine, ck, seconds * plan.seeds / S))
+        off += plan.seeds
+    return results
+
+
+def _result(plan: Plan, out: dict, ck: np.ndarray, seconds: float) -> RunResult:
     th = plan.theorem
     if th is not None and th.measure is not None and th.metric not in out:
         try:
@@ -135,7 +224,7 @@ def execute(plan: Plan) -> RunResult:
             pass                      # not measurable on this run (a Polyak step has no gamma, ...)
     return RunResult(checkpoints=ck, metrics=out, gamma=plan.gamma, lam_min=plan.constants.lam_min,
                      lam_max=plan.constants.lam_max, constants=plan.constants, config=plan.config(),
-                     seconds=time.perf_counter() - start, theorem=th.id if th is not None else None)
+                     seconds=seconds, theorem=th.id if th is not None else None)
 
 
 class _Accumulators:
@@ -178,7 +267,8 @@ class _Accumulators:
     def accumulate(self, t, gap):
         xp, gsq, u = self.xp, self.gsq, self.plan.weight_u
         if self.need_gsq:
-            w_t = (1.0 + u) ** (-(t + 1)) if u > 0 else 1.0
+            w_t = (1.0 + u) ** (-(t + 1)) if not np.isscalar(u) or u > 0 else 1.0
+            w_t = w_t if np.isscalar(w_t) else self.bk.asarray(w_t)
             self.cum = self.cum + gsq
             self.wcum = self.wcum + w_t * gsq
             self.wtot += w_t
@@ -192,4 +282,4 @@ class _Accumulators:
         return {k: self.bk.to_numpy(xp.stack(v, axis=1)).astype(np.float64) for k, v in self.records.items()}
 
 
-__all__ = ["run", "execute", "RunResult", "default_checkpoints", "METRICS"]
+__all__ = ["run", "execute", "execute_batch", "batch_key", "RunResult", "default_checkpoints", "METRICS"]

@@ -36,9 +36,9 @@ from .check import judge
 from .errors import InputError, check_range, probe_writable, read_toml
 from .estimators import ESTIMATORS
 from .methods import METHODS, Method, method_parameters
-from .plan import MAX_SEED, make_plan
+from .plan import MAX_SEED, available_bytes, estimate_bytes, make_plan
 from .problems import FAMILIES, resolve_problem
-from .runner import execute
+from .runner import batch_key, execute, execute_batch
 
 RUN_KEYS = {"iters", "seeds", "master_seed"}
 #: spec key -> (accepted types, what to say)
@@ -183,12 +183,23 @@ def _cached_problem(spec: str, params_json: str):
     return _PROBLEMS[k]
 
 
-# ------------------------------------------------------------------------------ computing one
+# ------------------------------------------------------------------------------ computing
 def compute(config: Config) -> pd.DataFrame:
     """Run (and judge, where a theorem applies) one configuration; the long table of its results,
     with the configuration's key in every row (the store checks it on reading)."""
     plan = config.plan()
-    result = execute(plan)
+    return _frame(config, plan, execute(plan))
+
+
+def compute_group(configs: list[Config]) -> list[tuple[str, pd.DataFrame]]:
+    """Run configurations that share a ``batch_key`` as one batched trajectory set
+    (``runner.execute_batch``) and return each one's (key, table), as ``compute`` would."""
+    plans = [c.plan() for c in configs]
+    results = execute_batch(plans)
+    return [(c.key, _frame(c, pl, r)) for c, pl, r in zip(configs, plans, results)]
+
+
+def _frame(config: Config, plan, result) -> pd.DataFrame:
     verdict = theorem_id = ""
     bound = None
     if plan.theorem is not None:
@@ -208,8 +219,34 @@ def compute(config: Config) -> pd.DataFrame:
     return frame
 
 
-def _compute_payload(config: Config) -> tuple[str, pd.DataFrame]:
-    return config.key, compute(config)
+def group_configs(configs: list[Config], workers: int = 1, batch: bool | int = True) -> list[list[Config]]:
+    """Split configurations into batches that run as one trajectory set each.
+
+    Configurations with equal ``runner.batch_key`` (same problem instance, method, rank, sketch
+    sides, ...; p, stepsize and the estimator's scalar parameters may differ) are grouped; a group
+    is cut so that its memory estimate fits in half of what the machine has, into at most ``batch``
+    configurations when ``batch`` is an integer, and into enough pieces to keep ``workers`` busy.
+    ``batch=False`` (or 1): one configuration per batch."""
+    cap = len(configs) if batch is True else max(1, int(batch))
+    buckets: dict[Any, list[Config]] = {}
+    for c in configs:
+        k = batch_key(c.plan()) if cap > 1 else None
+        buckets.setdefault(("alone", c.key) if k is None else k, []).append(c)
+    have = available_bytes(configs[0].plan().backend) if configs else None
+    total = len(configs)
+    groups = []
+    for members in buckets.values():
+        need = sum(estimate_bytes(c.plan()) for c in members)
+        pieces = max(-(-len(members) // cap), -(-need // (have // 2)) if have else 1,
+                     min(len(members), round(workers * len(members) / total)) if workers > 1 else 1)
+        pieces = min(max(pieces, 1), len(members))
+        size = -(-len(members) // pieces)
+        groups.extend(members[i:i + size] for i in range(0, len(members), size))
+    return groups
+
+
+def _compute_payload(group: list[Config]) -> list[tuple[str, pd.DataFrame]]:
+    return [(group[0].key, compute(group[0]))] if len(group) == 1 else compute_group(group)
 
 
 # ------------------------------------------------------------------------------ the store
@@ -357,7 +394,8 @@ def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
 def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int = 64, store=None,
           workers: int = 1, scheduler=None, seed: int = 0, theorem=None, confidence: float = 0.95,
           backend: str = "numpy", device: str = "cpu", dtype: str = "float64", progress: bool = True,
-          problem_params: dict | None = None, method_params: dict | None = None) -> pd.DataFrame:
+          problem_params: dict | None = None, method_params: dict | None = None,
+          batch: bool | int = True) -> pd.DataFrame:
     """Sweep the cartesian product of ``grid``; returns the long table of this sweep's configurations.
 
     ``problem``: family name, TOML path or Problem; ``method``: a method name or a Method (whose
@@ -365,6 +403,10 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     resolved) before anything is computed. The returned frame's ``attrs`` hold ``computed``,
     ``cached``, ``repaired`` (configuration counts), ``diverged`` (configurations with a diverged
     seed) and ``store``.
+
+    ``batch``: grid points that can share one batched state run as one trajectory set
+    (:func:`group_configs`; each still gets its own stored part and the numbers it has alone);
+    False runs one configuration at a time, an integer caps the configurations per batch.
     """
     if isinstance(method, Method):
         method_params = {**method.sketch_params, **{k: v for k, v in method.params().items()
@@ -397,7 +439,10 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     repaired = st.repair(keys) if st is not None else []
     todo = list({c.key: c for c in configs if st is None or not st.has(c.key)}.values())
     results: dict[str, pd.DataFrame] = {}
-    for key, frame in _execute(todo, workers, scheduler, progress):
+    if not (isinstance(batch, bool) or (isinstance(batch, int) and batch >= 1)):
+        raise InputError("batch", f"got {batch!r}; accepted: true, false or an integer >= 1")
+    groups = group_configs(todo, workers, batch) if todo else []
+    for key, frame in _execute(groups, workers, scheduler, progress):
         if st is not None:
             st.write_part(key, frame)
         results[key] = frame
@@ -413,19 +458,20 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     return table
 
 
-def _execute(configs, workers, scheduler, progress):
-    """Yield (key, frame) as configurations finish, with a tqdm bar (configurations, time left)."""
-    if not configs:
+def _execute(groups, workers, scheduler, progress):
+    """Yield (key, frame) as batches of configurations finish, with a tqdm bar (configurations,
+    time left)."""
+    if not groups:
         return
-    bar = _bar(len(configs), progress)
+    bar = _bar(sum(len(g) for g in groups), progress)
     try:
         if scheduler is not None:
-            yield from _execute_dask(configs, scheduler, bar)
+            yield from _execute_dask(groups, scheduler, bar)
         elif workers == 1:
-            for cfg in configs:
-                out = _compute_payload(cfg)
-                bar.update(1)
-                yield out
+            for group in groups:
+                out = _compute_payload(group)
+                bar.update(len(out))
+                yield from out
         else:
             import concurrent.futures as cf
             import multiprocessing as mp
@@ -433,11 +479,12 @@ def _execute(configs, workers, scheduler, progress):
             ctx = mp.get_context("spawn")
             with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
                                         initargs=(os.getpid(),)) as pool:
-                futures = [pool.submit(_compute_payload, cfg) for cfg in configs]
+                futures = [pool.submit(_compute_payload, group) for group in groups]
                 try:
                     for fut in cf.as_completed(futures):
-                        bar.update(1)
-                        yield fut.result()
+                        out = fut.result()
+                        bar.update(len(out))
+                        yield from out
                 except BaseException:
                     for fut in futures:
                         fut.cancel()
@@ -491,8 +538,9 @@ def _execute_dask(payloads, scheduler, bar):
     try:
         futures = client.map(_compute_payload, payloads, pure=False)
         for fut in as_completed(futures):
-            bar.update(1)
-            yield fut.result()
+            out = fut.result()
+            bar.update(len(out))
+            yield from out
     finally:
         if own:
             client.close()

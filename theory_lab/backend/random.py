@@ -96,6 +96,22 @@ class Streams:
                       for s in SOURCES}
         self._arange = {}
 
+    @classmethod
+    def concat(cls, parts: list["Streams"]) -> "Streams":
+        """The streams of several stream sets side by side (a batch of configurations): trajectory
+        i draws exactly what it draws in its own set."""
+        if len(parts) == 1:
+            return parts[0]
+        bk = parts[0].backend
+        new = object.__new__(cls)
+        new.backend, new.master_seed = bk, None
+        new.seed_ids = np.concatenate([p.seed_ids for p in parts])
+        new.n_seeds = len(new.seed_ids)
+        cat = bk.xp.concat if hasattr(bk.xp, "concat") else bk.xp.concatenate
+        new._keys = {s: cat([p._keys[s] for p in parts], axis=0) for s in SOURCES}
+        new._arange = {}
+        return new
+
     def constant(self, key, build):
         """A device constant built once per stream set (no host-to-device copy inside the loop)."""
         cache = self.__dict__.setdefault("_constants", {})

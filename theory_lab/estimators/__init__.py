@@ -39,6 +39,9 @@ class Estimator:
     exact: ClassVar[bool] = False
     #: True when the estimator keeps G^t across steps (its error e_t is a metric)
     tracks_error: ClassVar[bool] = False
+    #: scalar parameters that may differ between the trajectories of a batched run, with the
+    #: number of axes their per-trajectory array takes: 1 -> (S,), 3 -> (S, 1, 1)
+    vector_params: ClassVar[dict[str, int]] = {}
 
     def __init__(self, **params):
         self._params = dict(params)
@@ -63,6 +66,11 @@ class Estimator:
     def validate(self, problem) -> None:
         """Check parameters against the problem; raise InputError naming the field."""
         self.resolve(problem)
+
+    def batched(self, **vectors) -> "Estimator":
+        """A copy whose ``vector_params`` hold per-trajectory arrays (runner.execute_batch); used
+        only inside the loop (``params`` and ``constants`` stay those of one configuration)."""
+        return self._with(**vectors) if vectors else self
 
     def _with(self, **changes) -> "Estimator":
         new = object.__new__(type(self))

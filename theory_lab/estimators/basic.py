@@ -61,6 +61,7 @@ class SGD(Estimator):
     """
 
     name = "sgd"
+    vector_params = {"noise_std": 3}
 
     def __init__(self, noise="auto", batch=1, replacement=False, noise_std=0.1):
         if noise not in NOISE_MODELS:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
+
 from ..errors import InputError, check_bool, check_range
 from . import Estimator, evolve, pick, register
 from .basic import finite_population_nu, sample_indices
@@ -17,6 +19,7 @@ class PAGE(Estimator):
 
     name = "page"
     tracks_error = True
+    vector_params = {"q": 1}
 
     def __init__(self, batch=1, replacement=False, q=None):
         super().__init__(batch=check_range("batch", batch, 1, 10 ** 7, integer=True),
@@ -35,7 +38,7 @@ class PAGE(Estimator):
         xp = streams.backend.xp
         grad = problem.grad(W) if grad is None else grad
         p, N = self._params, problem.n_samples
-        if t == 0 or p["q"] >= 1.0:
+        if t == 0 or (np.isscalar(p["q"]) and p["q"] >= 1.0):
             return grad, evolve(state, G=grad, epochs=state.epochs + 1.0)
         switch = streams.uniform("switch", t) < p["q"]
         idx = sample_indices(streams, t, N, p["batch"], p["replacement"])
@@ -60,6 +63,7 @@ class MVR(Estimator):
 
     name = "mvr"
     tracks_error = True
+    vector_params = {"momentum": 3, "noise_std": 3}
 
     def __init__(self, momentum=0.1, noise="auto", batch=1, noise_std=0.1):
         if noise not in ("auto", "additive", "minibatch"):
