@@ -109,7 +109,14 @@ def _parser() -> argparse.ArgumentParser:
     fg = sub.add_parser("figures", help="make the paper-style figure set")
     fg.add_argument("names", nargs="*", help="figures to make (default: all)")
     fg.add_argument("--out", default="figures/out")
-    fg.add_argument("--quick", action="store_true", help="small sizes: the whole set in under two minutes")
+    size = fg.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes: the whole set in under two minutes")
+    size.add_argument("--full", action="store_true", help="the paper's sizes (the default)")
+    fg.add_argument("--backend", default="numpy", choices=("numpy", "torch"))
+    fg.add_argument("--device", default="cpu", help="cpu or cuda (torch backend)")
+    fg.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    fg.add_argument("--workers", type=_number("workers", 1, 4096, integer=True), default=1,
+                    help="local worker processes for the sweeps")
     fg.add_argument("--store", default="results/figures", help="parquet cache of the figures' sweeps")
 
     b = sub.add_parser("bench", help="time one step against its unavoidable matrix products")
@@ -238,7 +245,8 @@ def _cmd_certify(a) -> int:
 def _cmd_figures(a) -> int:
     from .gallery import make
 
-    make(a.names, a.out, a.quick, a.store)
+    make(a.names, a.out, a.quick, a.store, backend=a.backend, device=a.device, dtype=a.dtype, workers=a.workers,
+         progress=sys.stderr.isatty())
     return 0
 
 

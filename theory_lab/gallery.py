@@ -7,6 +7,7 @@ makes the whole set in well under two minutes on 2 cores; the full mode uses the
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -32,6 +33,19 @@ def _pick(size: str, tiny, quick, full):
     return {"tiny": tiny, "quick": quick, "full": full}[size]
 
 
+#: run options for every recipe's sweeps (backend, device, dtype, workers), set by ``make``
+_OPTIONS: dict = {}
+
+
+def _sweep(*args, **kw):
+    """``tl.sweep`` with the figure set's run options (backend, device, dtype, workers)."""
+    return sweep(*args, **{**_OPTIONS, **kw})
+
+
+def _progress(size: str) -> bool:
+    return size == "full" and _OPTIONS.get("progress", False)
+
+
 def _store(store_dir, name):
     return None if store_dir is None else Path(store_dir) / f"{name}.parquet"
 
@@ -43,10 +57,10 @@ def convergence(out, size, store_dir):
     SGD-PL with additive noise on a Kronecker quadratic (the noise floor), p in {0, 0.5, 1}."""
     T, S = _pick(size, (30, 8), (300, 64), (1500, 1024))
     lsq = make_problem("least-squares", m=16, n=48, n_samples=96)
-    a = sweep(lsq, "bernoulli-lora-gd", {"p": [0.0, 0.5, 1.0]}, iters=T, seeds=S, method_params={"rank": 2},
+    a = _sweep(lsq, "bernoulli-lora-gd", {"p": [0.0, 0.5, 1.0]}, iters=T, seeds=S, method_params={"rank": 2},
               store=_store(store_dir, "convergence"), progress=False)
     kron = make_problem("kron-quadratic", m=8, n=24)
-    b = sweep(kron, "bernoulli-lora-sgd", {"p": [0.0, 0.5, 1.0]}, iters=T, seeds=S,
+    b = _sweep(kron, "bernoulli-lora-sgd", {"p": [0.0, 0.5, 1.0]}, iters=T, seeds=S,
               method_params={"rank": 2, "noise_std": 0.3}, store=_store(store_dir, "convergence"), progress=False)
     with P.style():
         fig, ax = P.new_figure(2)
@@ -64,7 +78,7 @@ def p_rank_heatmap(out, size, store_dir):
     T, S = _pick(size, (30, 4), (200, 32), (600, 256))
     lsq = make_problem("least-squares", m=16, n=48, n_samples=96)
     ps = _pick(size, [0.0, 0.5, 1.0], [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0])
-    t = sweep(lsq, "bernoulli-lora-gd", {"p": ps, "rank": _pick(size, [1, 2], [1, 2, 4, 8], [1, 2, 4, 8])},
+    t = _sweep(lsq, "bernoulli-lora-gd", {"p": ps, "rank": _pick(size, [1, 2], [1, 2, 4, 8], [1, 2, 4, 8])},
               iters=T, seeds=S, store=_store(store_dir, "p_rank_heatmap"), progress=False)
     with P.style():
         fig, ax = P.new_figure(1, width=4.0, height=3.0)
@@ -78,7 +92,7 @@ def collapse(out, size, store_dir):
     """f_gap / f0 against t * lam_min^p for every p and r: the curves fall on exp(-(2g - g^2) x)."""
     T, S = _pick(size, (30, 8), (120, 64), (400, 1024))
     iso = make_problem("quadratic-iso", m=16, n=48)
-    t = sweep(iso, "bernoulli-lora-gd", {"p": [0.0, 0.5, 1.0], "rank": [1, 2, 4]}, iters=T, seeds=S,
+    t = _sweep(iso, "bernoulli-lora-gd", {"p": [0.0, 0.5, 1.0], "rank": [1, 2, 4]}, iters=T, seeds=S,
               method_params={"stepsize": 0.5}, store=_store(store_dir, "collapse"), progress=False)
     t = t.assign(x=t.iteration * t.lam_min, y=t.f_gap / iso.delta0)
     with P.style():
@@ -130,40 +144,49 @@ def _paper_problem(size):
 @figure
 def paper_linreg(out, size, store_dir):
     """EXPERIMENTS.md E1: median ||grad f||^2 of Bernoulli-LoRA-GD (several p), RAC-LoRA with random
-    A (p=0) and random B (p=1), and full GD, one panel per rank; and E2: SGD against epochs."""
+    A (p=0) and random B (p=1), and full GD, one panel per rank and stepsize factor; and E2: SGD and
+    PAGE (b = 100 at the paper's size) against epochs, up to 200 epochs."""
     pr = _paper_problem(size)
     ranks = _pick(size, [1, 2], [1, 2, 4, 8], [1, 2, 4, 8, 16, 32])
     ps = _pick(size, [0.5], [0.2, 0.5, 0.8], [0.01, 0.2, 0.4, 0.6, 0.8, 0.99])
+    factors = _pick(size, [1.0], [1.0, 2.0], [1.0, 2.0])
     T, S = _pick(size, (40, 4), (400, 8), (4000, 20))
     st = _store(store_dir, "paper_linreg")
-    kw = dict(iters=T, seeds=S, store=st, progress=False)
-    bl = sweep(pr, "bernoulli-lora-gd", {"p": ps, "rank": ranks}, **kw)
-    rac = sweep(pr, "rac-lora", {"p": [0.0, 1.0], "rank": ranks}, **kw)
-    gd = sweep(pr, "gd", {"factor": [1.0]}, iters=100, seeds=2, store=st, progress=False)
+    kw = dict(iters=T, seeds=S, store=st, progress=_progress(size))
+    bl = _sweep(pr, "bernoulli-lora-gd", {"rank": ranks, "factor": factors, "p": ps}, **kw)
+    rac = _sweep(pr, "rac-lora", {"rank": ranks, "factor": factors, "p": [0.0, 1.0]}, **kw)
+    gd = _sweep(pr, "gd", {"factor": factors}, **{**kw, "iters": _pick(size, 40, 100, 100)})
     b = _pick(size, 10, 20, 100)
-    sgd_kw = dict(iters=_pick(size, 40, 300, 4000), seeds=S, store=st, progress=False,
+    N = pr.n_samples
+    # up to 200 epochs at full size: an SGD step costs b/N, a PAGE step q + (1 - q) 2b/N on average
+    epochs = _pick(size, 2, 20, 200)
+    q = b / (b + N)
+    sgd_iters = int(math.ceil(epochs * N / b))
+    page_iters = int(math.ceil(epochs / (q + (1 - q) * 2 * b / N)))
+    sgd_kw = dict(iters=sgd_iters, seeds=S, store=st, progress=_progress(size),
                   method_params={"rank": 2, "batch": b, "stepsize": 1 / (16 * pr.L)})
-    sgd = sweep(pr, "bernoulli-lora-sgd", {"p": [0.5]}, **sgd_kw)
-    rsgd = sweep(pr, "rac-lora-sgd", {"p": [0.0, 1.0]}, **sgd_kw)
-    page = sweep(pr, "bernoulli-lora-page", {"p": [0.5]}, iters=sgd_kw["iters"], seeds=S, store=st, progress=False,
-                 method_params={"rank": 2, "batch": b, "stepsize": 1 / pr.L})
+    sgd = _sweep(pr, "bernoulli-lora-sgd", {"p": [0.5]}, **sgd_kw)
+    rsgd = _sweep(pr, "rac-lora-sgd", {"p": [0.0, 1.0]}, **sgd_kw)
+    page = _sweep(pr, "bernoulli-lora-page", {"p": [0.5]}, iters=page_iters, seeds=S, store=st,
+                  progress=_progress(size), method_params={"rank": 2, "batch": b, "stepsize": 1 / pr.L})
     with P.style():
-        fig, ax = P.new_figure(len(ranks) + 1, width=2.3, height=2.2)
-        gd_sum = P.summarize(gd, "grad_sq", by=("method",), stat="median")
-        for j, r in enumerate(ranks):
-            axis = ax[0, j]
-            sub = bl[bl["rank"] == r]
-            P.plot_curves(axis, P.summarize(sub, "grad_sq", by=("p",), stat="median"), "p", bound=False,
-                          label=lambda v: f"B-LoRA p={v:g}")
-            racs = P.summarize(rac[rac["rank"] == r], "grad_sq", by=("p",), stat="median")
-            P.plot_curves(axis, racs, "p", bound=False, colors=["#000000", "#999999"],
-                          label=lambda v: "RAC-LoRA random " + ("A" if v == 0 else "B"))
-            axis.plot(gd_sum.iteration, gd_sum.center, color="#D55E00", linestyle=":", label="full GD")
-            axis.set(title=f"rank {r}", xlabel="iteration", yscale="log")
-        ax[0, 0].set_ylabel(r"median $\|\nabla f(W^t)\|^2$")
+        fig, ax = P.new_figure(len(ranks) + 1, nrows=len(factors), width=2.3, height=2.2)
+        for i, fac in enumerate(factors):
+            gd_sum = P.summarize(gd[gd.factor == fac], "grad_sq", by=("method",), stat="median")
+            for j, r in enumerate(ranks):
+                axis = ax[i, j]
+                sub = bl[(bl["rank"] == r) & (bl.factor == fac)]
+                P.plot_curves(axis, P.summarize(sub, "grad_sq", by=("p",), stat="median"), "p", bound=False,
+                              label=lambda v: f"B-LoRA p={v:g}")
+                racs = P.summarize(rac[(rac["rank"] == r) & (rac.factor == fac)], "grad_sq", by=("p",),
+                                   stat="median")
+                P.plot_curves(axis, racs, "p", bound=False, colors=["#000000", "#999999"],
+                              label=lambda v: "RAC-LoRA random " + ("A" if v == 0 else "B"))
+                axis.plot(gd_sum.iteration, gd_sum.center, color="#D55E00", linestyle=":", label="full GD")
+                axis.set(title=f"rank {r}, stepsize {fac:g}/L", xlabel="iteration", yscale="log")
+            ax[i, 0].set_ylabel(r"median $\|\nabla f(W^t)\|^2$")
         ax[0, 0].legend(fontsize=5.5)
         axis = ax[0, len(ranks)]
-        N = pr.n_samples
         for table, name, colors in [(sgd, "B-LoRA-SGD", None), (rsgd, "RAC-LoRA-SGD", ["#000000", "#999999"]),
                                     (page, "B-LoRA-PAGE", ["#CC79A7"])]:
             s = P.summarize(table, "grad_sq", by=("p",), stat="median")
@@ -171,10 +194,12 @@ def paper_linreg(out, size, store_dir):
             s["epochs"] = s.iteration.map(cost).to_numpy()
             P.plot_curves(axis, s, "p", x="epochs", bound=False, colors=colors,
                           label=lambda v, n=name: f"{n} p={v:g}")
-        axis.set(title=f"SGD and PAGE, b={b}, rank 2", xlabel="epochs (gradient cost)", yscale="log")
+        axis.set(title=f"E2: SGD, PAGE, b={b}, rank 2", xlabel="epochs (gradient cost)", yscale="log")
         axis.legend(fontsize=5.5)
-        fig.suptitle(f"linear regression with non-convex regulariser, W {pr.m}x{pr.n} ({pr.params['data']} data); "
-                     f"theory: lam = r/{pr.m} for every p", fontsize=8)
+        for i in range(1, len(factors)):
+            ax[i, len(ranks)].axis("off")
+        fig.suptitle(f"linear regression with non-convex regulariser, W {pr.m}x{pr.n} ({pr.params['data']} data, "
+                     f"N = {N}), {S} seeds; theory: lam = r/{pr.m} for every p", fontsize=8)
         return P.save(fig, out, "paper_linreg")
 
 
@@ -198,7 +223,7 @@ def variants(out, size, store_dir):
         ("NS-POLYAK, L1, stratified", l1, "bernoulli-lora-subgd",
          {"stepsize": "polyak", "sketch": "stratified", "left_groups": [2, 6], "right_groups": [3, 9]}),
     ]
-    tables = [sweep(pr, meth, {"p": [0.5]}, iters=T, seeds=S, method_params={"rank": 2, **mp}, store=st,
+    tables = [_sweep(pr, meth, {"p": [0.5]}, iters=T, seeds=S, method_params={"rank": 2, **mp}, store=st,
                     progress=False) for _, pr, meth, mp in panels]
     with P.style():
         fig, ax = P.new_figure(4, 2, width=2.6, height=2.2)
@@ -210,7 +235,7 @@ def variants(out, size, store_dir):
             axis.set(title=title, xlabel="iteration")
             axis.set_ylabel({"lyapunov": r"$E\,\Phi_t$", "polyak_sum": r"$P_T$"}.get(metric, r"$E f - f^*$"))
         axis = ax[1, 2]
-        gd = sweep(shards, "bernoulli-lora-gd", {"p": [0.5]}, iters=T, seeds=S, method_params={"rank": 2},
+        gd = _sweep(shards, "bernoulli-lora-gd", {"p": [0.5]}, iters=T, seeds=S, method_params={"rank": 2},
                    store=st, progress=False)
         d = shards.m * shards.n
         for i, (name, table) in enumerate([("QGD RandK24", tables[0]), ("MARINA RandK8", tables[3]),
@@ -267,10 +292,17 @@ def mlp_finetune(out, size, store_dir):
 
 
 # ------------------------------------------------------------------------------ driver
-def make(names=None, out="figures/out", quick: bool | str = True, store_dir="results/figures", echo=print):
+def make(names=None, out="figures/out", quick: bool | str = True, store_dir="results/figures", echo=print,
+         backend: str = "numpy", device: str = "cpu", dtype: str = "float64", workers: int = 1,
+         progress: bool = False):
     """Make the named figures (default: all); returns {name: [paths]}. ``quick``: True (small sizes,
-    the whole set in about a minute), False (the paper's sizes) or "tiny" (smoke tests)."""
+    the whole set in about a minute), False (the paper's sizes) or "tiny" (smoke tests).
+    ``backend``, ``device``, ``dtype`` and ``workers`` go to every sweep of the recipes (a figure's
+    sweeps resume from ``store_dir``); ``progress`` shows the full-size sweeps' bars."""
     from .errors import InputError
+
+    _OPTIONS.clear()
+    _OPTIONS.update(backend=backend, device=device, dtype=dtype, workers=workers, progress=progress)
 
     size = quick if quick == "tiny" else ("quick" if quick else "full")
     names = list(names or FIGURES)
