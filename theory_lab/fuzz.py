@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .check import check
 from .errors import InputError, check_range
@@ -290,6 +289,7 @@ def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: 
     ``theorems``: IDs or Theorem objects (default: every registered theorem); a user Theorem may name
     the methods and families it applies to in ``extra={"methods": [...], "families": [...]}``.
     ``store``: a parquet path; existing configurations are reused (resume) and new ones added."""
+    import pandas as pd
     budget = check_range("budget", budget, 0.0, 7 * 24 * 3600.0, low_open=True)
     seed = check_range("seed", seed, 0, 2 ** 63 - 1, integer=True)
     workers = check_range("workers", workers, 1, 4096, integer=True)
@@ -377,6 +377,7 @@ def _row_draw(row: dict) -> Draw:
 
 
 def _cached(st, d: Draw) -> dict | None:
+    import pandas as pd
     if st is None or not st.has(d.key) or not st.part_ok(d.key):
         return None
     frame = pd.read_parquet(st._part(d.key))
@@ -384,6 +385,7 @@ def _cached(st, d: Draw) -> dict | None:
 
 
 def _save(st, row: dict) -> None:
+    import pandas as pd
     if st is not None:
         st.write_part(row["key"], pd.DataFrame([{**row, "config": row["key"]}]))
 
@@ -392,6 +394,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per theorem: configurations, verdict counts, persisting false verdicts, the worst tightness
     (measured/bound at t > 0) among decided configurations (holds / tight / match: an inconclusive
     sample's mean is not trustworthy) and the reproducer of that configuration."""
+    import pandas as pd
     if table.empty:
         return pd.DataFrame()
     out = []

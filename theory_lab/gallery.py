@@ -8,6 +8,7 @@ makes the whole set in well under two minutes on 2 cores; the full mode uses the
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -153,9 +154,15 @@ def paper_linreg(out, size, store_dir):
     T, S = _pick(size, (40, 4), (400, 8), (4000, 20))
     st = _store(store_dir, "paper_linreg")
     kw = dict(iters=T, seeds=S, store=st, progress=_progress(size))
+    t0 = time.perf_counter()
     bl = _sweep(pr, "bernoulli-lora-gd", {"rank": ranks, "factor": factors, "p": ps}, **kw)
     rac = _sweep(pr, "rac-lora", {"rank": ranks, "factor": factors, "p": [0.0, 1.0]}, **kw)
     gd = _sweep(pr, "gd", {"factor": factors}, **{**kw, "iters": _pick(size, 40, 100, 100)})
+    t_e1 = time.perf_counter() - t0
+    n1 = sum(t["config"].nunique() for t in (bl, rac, gd))
+    print(f"paper_linreg: E1 {n1} configurations x {S} seeds x {T} steps: {t_e1:.1f} s "
+          f"({_OPTIONS.get('backend', 'numpy')} {_OPTIONS.get('device', 'cpu')}; stored configurations take 0 s)",
+          file=sys.stderr)
     b = _pick(size, 10, 20, 100)
     N = pr.n_samples
     # up to 200 epochs at full size: an SGD step costs b/N, a PAGE step q + (1 - q) 2b/N on average
@@ -169,6 +176,9 @@ def paper_linreg(out, size, store_dir):
     rsgd = _sweep(pr, "rac-lora-sgd", {"p": [0.0, 1.0]}, **sgd_kw)
     page = _sweep(pr, "bernoulli-lora-page", {"p": [0.5]}, iters=page_iters, seeds=S, store=st,
                   progress=_progress(size), method_params={"rank": 2, "batch": b, "stepsize": 1 / pr.L})
+    n2 = sum(t["config"].nunique() for t in (sgd, rsgd, page))
+    print(f"paper_linreg: E2 {n2} configurations ({sgd_iters} SGD / {page_iters} PAGE steps, b = {b}): "
+          f"{time.perf_counter() - t0 - t_e1:.1f} s", file=sys.stderr)
     with P.style():
         fig, ax = P.new_figure(len(ranks) + 1, nrows=len(factors), width=2.3, height=2.2)
         for i, fac in enumerate(factors):

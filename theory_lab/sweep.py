@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from . import __version__
 from .check import judge
@@ -282,6 +281,7 @@ class Store:
 
     def part_ok(self, key: str) -> bool:
         """The part exists, reads, has rows, and every row carries ``key``."""
+        import pandas as pd
         try:
             col = pd.read_parquet(self._part(key), columns=["config"])["config"]
         except Exception:                  # truncated, garbage, empty file, no config column
@@ -317,6 +317,7 @@ class Store:
         _atomic_parquet(frame, self._part(key))
 
     def read(self, keys=None) -> pd.DataFrame:
+        import pandas as pd
         if keys is None:
             keys = [f.stem for f in sorted(self.parts.glob("*.parquet"))]
         frames = []
@@ -408,6 +409,7 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     (:func:`group_configs`; each still gets its own stored part and the numbers it has alone);
     False runs one configuration at a time, an integer caps the configurations per batch.
     """
+    import pandas as pd
     if isinstance(method, Method):
         method_params = {**method.sketch_params, **{k: v for k, v in method.params().items()
                                                     if k not in ("method",)}, **(method_params or {})}

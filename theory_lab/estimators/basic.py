@@ -1,6 +1,8 @@
 """Full gradients, SGD under the ABC assumption, and subgradients (THEORY.md 4.1, 4.2, 4.7)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import InputError, check_bool, check_range
 from . import Estimator, evolve, register
 
@@ -110,8 +112,12 @@ def sample_indices(streams, t: int, N: int, b: int, replacement: bool):
     if replacement:
         u = streams.uniform("sampling", t, (b,))
         return xp.clip(xp.astype(xp.floor(u * N), xp.int64), 0, N - 1)
+    # without replacement: the b smallest of N uniforms (a uniform b-subset), found by selection
+    # in O(N) rather than by sorting (the order within the minibatch does not matter)
     u = streams.uniform("sampling", t, (N,))
-    return xp.argsort(u, axis=-1)[:, :b]
+    if streams.backend.name == "torch":
+        return xp.topk(u, b, dim=-1, largest=False).indices
+    return np.argpartition(u, b - 1, axis=-1)[:, :b]
 
 
 def finite_population_nu(N: int, b: int, replacement: bool) -> float:

@@ -89,10 +89,11 @@ def generator_version(cls) -> str:
 
 
 def problem_key(problem) -> str:
+    from importlib import metadata
+
     try:
-        import sklearn
-        skv = sklearn.__version__
-    except ImportError:
+        skv = metadata.version("scikit-learn")          # (importing sklearn itself takes seconds)
+    except metadata.PackageNotFoundError:
         skv = None
     blob = json.dumps([FORMAT, problem.family, problem.m, problem.n, problem.seed, problem.params,
                        generator_version(type(problem)), np.__version__, skv], sort_keys=True, default=str)
