@@ -156,3 +156,44 @@ def test_cuda_large_size_matches_numpy_reference():
     a = tl.run(pr, me, iters=30, seeds=4, seed=2).metric("f_gap")
     b = tl.run(pr, me, iters=30, seeds=4, seed=2, backend="torch", device="cuda").metric("f_gap")
     np.testing.assert_allclose(b, a, rtol=tolerance("float64", 30) * 10)
+
+
+@gpu
+@pytest.mark.skipif(not has_cuda(), reason="no CUDA device")
+@pytest.mark.parametrize("method,mp", [("bernoulli-lora-gd", {"p": 0.3, "rank": 2}), ("rac-lora", {"p": 0.0, "rank": 2}),
+                                       ("gd", {})])
+def test_cuda_graph_steps_equal_eager_steps_and_numpy(method, mp, monkeypatch):
+    """Plain steps replayed from a captured CUDA graph give the eager engine's numbers (same kernels,
+    the step number on the device) and the numpy reference's to float64 rounding; checkpoints
+    sparse enough that most steps are replayed."""
+    pr = tl.make_problem("linreg-noncvx", m=8, n=6, n_samples=60)
+    me = tl.Method(method, **mp)
+    kw = dict(iters=300, seeds=6, seed=3, checkpoints=[0, 1, 7, 50, 120, 299, 300])
+    graph = tl.run(pr, me, backend="torch", device="cuda", **kw)
+    assert graph.engine == "cuda-graph"
+    monkeypatch.setenv("THEORY_LAB_CUDA_GRAPHS", "0")
+    eager = tl.run(pr, me, backend="torch", device="cuda", **kw)
+    assert eager.engine == "eager"
+    ref = tl.run(pr, me, **kw)
+    for name in graph.metrics:
+        np.testing.assert_array_equal(graph.metrics[name], eager.metrics[name], err_msg=name)
+        # float64 rounding of cuBLAS vs OpenBLAS: 1e-9 relative, and absolutely 1e-12 of the start
+        # (near the minimiser both sit at the rounding floor, ~1e-31 here, where they differ freely)
+        scale = float(np.abs(ref.metrics[name][:, 0]).max())
+        np.testing.assert_allclose(graph.metrics[name], ref.metrics[name], rtol=1e-9, atol=1e-12 * scale,
+                                   err_msg=name)
+
+
+@gpu
+@pytest.mark.skipif(not has_cuda(), reason="no CUDA device")
+def test_cuda_batched_sweep_with_graphs_equals_solo_runs():
+    pr = tl.make_problem("linreg-noncvx", m=8, n=6, n_samples=60)
+    grid = {"p": [0.2, 0.8], "factor": [0.5, 1.0]}
+    t = tl.sweep(pr, "bernoulli-lora-gd", grid, iters=1200, seeds=4, progress=False, method_params={"rank": 2},
+                 backend="torch", device="cuda")
+    for _, sub in t.groupby("config"):
+        row = sub.iloc[0]
+        solo = tl.run(pr, tl.Method("bernoulli-lora-gd", p=row.p, rank=2, factor=row.factor), iters=1200, seeds=4,
+                      backend="torch", device="cuda")
+        got = sub.pivot(index="seed", columns="iteration", values="f_gap").to_numpy()
+        np.testing.assert_allclose(got, solo.metrics["f_gap"], rtol=1e-12, atol=0)

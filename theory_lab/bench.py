@@ -45,6 +45,7 @@ class BenchRow:
     fraction: float
     state_gb: float
     peak_gb: float
+    path: str = "eager"
 
 
 def _timeit(fn, bk, repeat: int) -> float:
@@ -61,8 +62,10 @@ def _timeit(fn, bk, repeat: int) -> float:
 
 
 def bench_one(m: int, rank: int, seeds: int, backend="numpy", device="cpu", dtype="float64",
-              tf32: bool = False, repeat: int = 5, p: float = 0.5) -> BenchRow:
-    """Time one step and its matmul floor at size m = n."""
+              tf32: bool = False, repeat: int = 5, p: float = 0.5, graph: bool = True) -> BenchRow:
+    """Time one step and its matmul floor at size m = n. On CUDA with ``graph`` the step is
+    captured as a CUDA graph (draws included, the step number on the device), as the engine
+    replays its plain steps; ``path`` says which ran."""
     n = m
     bk = get_backend(backend, device, dtype, tf32)
     xp = bk.xp
@@ -81,6 +84,10 @@ def bench_one(m: int, rank: int, seeds: int, backend="numpy", device="cpu", dtyp
         G = bk.matmul_add(Sigma, W, negC)           # the engine's least-squares gradient
         method.spec.rule.step(method, W, G, gamma, state["t"], streams, None)
         state["t"] += 1
+
+    path = "eager"
+    if graph and bk.name == "torch" and bk.device == "cuda":
+        step, path = _captured(bk, Sigma, W, negC, method, gamma, streams)
 
     Q = xp.linalg.qr(bk.asarray(rng.standard_normal((seeds, m, rank)))).Q
 
@@ -104,11 +111,42 @@ def bench_one(m: int, rank: int, seeds: int, backend="numpy", device="cpu", dtyp
     flops = seeds * (2.0 * m * m * n + 4.0 * m * n * rank)
     return BenchRow(bk.name, bk.device, bk.dtype, bool(tf32), m, n, rank, seeds, 1e3 * t_step, 1e3 * t_mm,
                     t_step / t_mm, flops / t_step / 1e12, flops / t_mm / 1e12, t_mm / t_step,
-                    seeds * m * n * (8 if dtype == "float64" else 4) / 1e9, peak)
+                    seeds * m * n * (8 if dtype == "float64" else 4) / 1e9, peak, path)
+
+
+def _captured(bk, Sigma, W, negC, method, gamma, streams):
+    """The bench step as a replayed CUDA graph (falls back to eager if capture fails)."""
+    import torch
+
+    t_dev = torch.zeros((), dtype=torch.int64, device="cuda")
+
+    def body():
+        G = bk.matmul_add(Sigma, W, negC)
+        method.spec.rule.step(method, W, G, gamma, t_dev, streams, None)
+        t_dev.add_(1)
+
+    def eager():
+        body()
+
+    try:
+        with bk.context():
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    body()
+            torch.cuda.current_stream().wait_stream(side)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                body()
+    except Exception:
+        torch.cuda.synchronize()
+        return eager, "eager (capture failed)"
+    return g.replay, "cuda-graph"
 
 
 def run_bench(sizes=(64, 256, 1024), ranks=(1, 8), seeds=(8,), backend="numpy", device="cpu", dtype="float64",
-              tf32=False, repeat=5, csv=None, echo=print) -> list[BenchRow]:
+              tf32=False, repeat=5, csv=None, echo=print, graph: bool = True) -> list[BenchRow]:
     """Bench every (size, rank, seeds) combination with rank <= size; print a table, write CSV."""
     repeat = check_range("repeat", repeat, 1, 10_000, integer=True)
     if csv:
@@ -122,12 +160,12 @@ def run_bench(sizes=(64, 256, 1024), ranks=(1, 8), seeds=(8,), backend="numpy", 
             check_range("ranks", r, 1, m, integer=True)
             for S in seeds:
                 check_range("seeds", S, 1, 1_000_000, integer=True)
-                row = bench_one(m, r, S, backend, device, dtype, tf32, repeat)
+                row = bench_one(m, r, S, backend, device, dtype, tf32, repeat, graph=graph)
                 rows.append(row)
                 echo(f"m=n={m:5d} r={r:3d} S={S:4d}  step {row.step_ms:9.3f} ms  matmul {row.matmul_ms:9.3f} ms  "
                      f"ratio {row.ratio:5.2f}  {row.step_tflops:7.2f} TFLOP/s  fraction {row.fraction:5.2f}"
                      + (f"  peak {row.peak_gb:.2f} GB = {row.peak_gb / row.state_gb:.1f} x state"
-                        if row.peak_gb == row.peak_gb else ""))
+                        if row.peak_gb == row.peak_gb else "") + f"  [{row.path}]")
     if csv:
         import pandas as pd
 

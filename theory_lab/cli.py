@@ -125,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--dtype", default="float64")
     b.add_argument("--tf32", action="store_true", help="TF32 tensor-core matmuls (CUDA float32; ~1e-3 relative)")
     b.add_argument("--sizes", default="64,256,1024", help="comma-separated m = n")
+    b.add_argument("--no-graph", action="store_true", help="CUDA: time the eager step, not the captured graph")
     b.add_argument("--ranks", default="1,8")
     b.add_argument("--seeds", default="8")
     b.add_argument("--repeat", type=_number("repeat", 1, 10_000, integer=True), default=5)
@@ -254,7 +255,7 @@ def _cmd_bench(a) -> int:
     from .bench import run_bench
 
     run_bench(_ints(a.sizes, "sizes"), _ints(a.ranks, "ranks"), _ints(a.seeds, "seeds"), a.backend, a.device,
-              a.dtype, a.tf32, a.repeat, a.csv)
+              a.dtype, a.tf32, a.repeat, a.csv, graph=not a.no_graph)
     print(f"wrote {a.csv}")
     return 0
 

@@ -142,22 +142,31 @@ def _paper_problem(size):
                         pretrain_samples=Np)
 
 
+def paper_e1(pr, size: str, store=None):
+    """EXPERIMENTS.md E1's grid on problem ``pr``: Bernoulli-LoRA-GD over rank x factor x p,
+    RAC-LoRA on both sides, full GD; returns the three sweep tables (run options from ``make``)."""
+    ranks = _pick(size, [1, 2], [1, 2, 4, 8], [1, 2, 4, 8, 16, 32])
+    ps = _pick(size, [0.5], [0.2, 0.5, 0.8], [0.01, 0.2, 0.4, 0.6, 0.8, 0.99])
+    factors = _pick(size, [1.0], [1.0, 2.0], [1.0, 2.0])
+    T, S = _pick(size, (40, 4), (400, 8), (4000, 20))
+    kw = dict(iters=T, seeds=S, store=store, progress=_progress(size))
+    bl = _sweep(pr, "bernoulli-lora-gd", {"rank": ranks, "factor": factors, "p": ps}, **kw)
+    rac = _sweep(pr, "rac-lora", {"rank": ranks, "factor": factors, "p": [0.0, 1.0]}, **kw)
+    gd = _sweep(pr, "gd", {"factor": factors}, **{**kw, "iters": _pick(size, 40, 100, 100)})
+    return bl, rac, gd
+
+
 @figure
 def paper_linreg(out, size, store_dir):
     """EXPERIMENTS.md E1: median ||grad f||^2 of Bernoulli-LoRA-GD (several p), RAC-LoRA with random
     A (p=0) and random B (p=1), and full GD, one panel per rank and stepsize factor; and E2: SGD and
     PAGE (b = 100 at the paper's size) against epochs, up to 200 epochs."""
     pr = _paper_problem(size)
-    ranks = _pick(size, [1, 2], [1, 2, 4, 8], [1, 2, 4, 8, 16, 32])
-    ps = _pick(size, [0.5], [0.2, 0.5, 0.8], [0.01, 0.2, 0.4, 0.6, 0.8, 0.99])
-    factors = _pick(size, [1.0], [1.0, 2.0], [1.0, 2.0])
-    T, S = _pick(size, (40, 4), (400, 8), (4000, 20))
     st = _store(store_dir, "paper_linreg")
-    kw = dict(iters=T, seeds=S, store=st, progress=_progress(size))
     t0 = time.perf_counter()
-    bl = _sweep(pr, "bernoulli-lora-gd", {"rank": ranks, "factor": factors, "p": ps}, **kw)
-    rac = _sweep(pr, "rac-lora", {"rank": ranks, "factor": factors, "p": [0.0, 1.0]}, **kw)
-    gd = _sweep(pr, "gd", {"factor": factors}, **{**kw, "iters": _pick(size, 40, 100, 100)})
+    bl, rac, gd = paper_e1(pr, size, st)
+    ranks, factors = sorted(bl["rank"].unique()), sorted(bl.factor.unique())
+    T, S = int(bl.iteration.max()), int(bl.seed.nunique())
     t_e1 = time.perf_counter() - t0
     n1 = sum(t["config"].nunique() for t in (bl, rac, gd))
     print(f"paper_linreg: E1 {n1} configurations x {S} seeds x {T} steps: {t_e1:.1f} s "

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .backend.random import Streams
+from .estimators import evolve
 from .errors import InputError
 from .methods import Method
 from .plan import FixedStepsize, Plan, default_checkpoints, make_plan
@@ -49,6 +50,8 @@ class RunResult:
     config: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     theorem: str | None = None
+    #: "eager", or "cuda-graph" when plain steps were replayed from a captured CUDA graph
+    engine: str = "eager"
 
     def metric(self, name: str) -> np.ndarray:
         """(seeds, checkpoints) array of a metric."""
@@ -190,9 +193,14 @@ def execute_batch(plans: list[Plan]) -> list[RunResult]:
     W_star = bk.asarray(prob.W_star) if prob.W_star is not None else None
     state, rule_state = est.init(prob, W, streams), rule.init(method, W, streams)
     acc = _Accumulators(mg, bk)
+    graph = _StepGraph.build(mg, prob, method, acc, is_ck)
     start = time.perf_counter()
     with np.errstate(all="ignore"), bk.context():
         for t in range(mg.iters + 1):
+            if graph is not None and graph.covers(t):
+                W = graph.replay(t, W, acc)                # grad, accumulators, step: one launch
+                state = evolve(state, epochs=state.epochs + 1.0)
+                continue
             grad, gap = acc.evaluate(prob, W, t, is_ck[t], est)
             cost = (state.epochs, state.bits)                         # cost of reaching W^t
             G, state = est.estimate(prob, state, W, W_prev, t, streams, grad=grad)
@@ -204,6 +212,8 @@ def execute_batch(plans: list[Plan]) -> list[RunResult]:
             gamma = mg.stepsize(gap, acc.gsq, xp)
             acc.accumulate(t, gap)
             W_prev, (W, rule_state) = W, rule.step(method, W, G, gamma, t, streams, rule_state)
+            if graph is not None:
+                W = graph.adopt(t + 1, W, acc)
         bk.synchronize()
     out = acc.finish()
     seconds = time.perf_counter() - start
@@ -211,8 +221,98 @@ def execute_batch(plans: list[Plan]) -> list[RunResult]:
     for plan in plans:
         mine = {k: v[off:off + plan.seeds] for k, v in out.items()}
         results.append(_result(plan, mine, ck, seconds * plan.seeds / S))
+        results[-1].engine = "cuda-graph" if graph is not None else "eager"
         off += plan.seeds
     return results
+
+
+class _StepGraph:
+    """One plain step (no checkpoint) captured as a CUDA graph: the gradient, its squared norm into
+    the running sums, the sketch draws (the step number lives on the device) and the projected
+    update, replayed with one launch instead of about 60 (a step at m = n = 64 is launch-bound).
+
+    Used on CUDA for the exact-gradient methods with a constant stepsize, no per-step value and no
+    rule state (Bernoulli-LoRA-GD, RAC-LoRA, GD: E1 at the paper's size); checkpoint steps run the
+    eager code on the same buffers. If capturing fails (an operation that syncs with the host, an
+    old driver), the run stays eager. ``THEORY_LAB_CUDA_GRAPHS=0`` turns it off."""
+
+    def __init__(self, graph, W, cum, wcum, t_dev, is_ck, iters):
+        self.graph, self.W, self.cum, self.wcum, self.t_dev = graph, W, cum, wcum, t_dev
+        self.is_ck, self.iters = is_ck, iters
+
+    @classmethod
+    def build(cls, mg, prob, method, acc, is_ck):
+        import os
+
+        bk, est = mg.backend, method.estimator
+        if not (bk.name == "torch" and bk.device == "cuda" and os.environ.get("THEORY_LAB_CUDA_GRAPHS", "1") != "0"
+                and est.name == "gd" and method.spec.rule.name in ("projected", "full")
+                and not mg.stepsize.per_step and np.isscalar(mg.weight_u) and mg.weight_u == 0
+                and not acc.need_gap and mg.iters >= 20 and (~is_ck).sum() >= 10):
+            return None
+        import torch
+
+        xp, streams, rule = bk.xp, mg.streams, method.spec.rule
+        S = mg.seeds
+        W = xp.asarray(xp.broadcast_to(bk.asarray(prob.W0)[None], (S, prob.m, prob.n)), copy=True)
+        cum, wcum = bk.zeros((S,)), bk.zeros((S,))
+        t_dev = torch.zeros((), dtype=torch.int64, device="cuda")
+        gamma = mg.stepsize(None, None, xp)
+
+        def body():
+            grad = prob.grad(W)
+            if acc.need_gsq:
+                gsq = frob_inner(grad, grad, xp)
+                cum.add_(gsq)
+                wcum.add_(gsq)                      # weight u = 0: every w_t is 1
+            W_new, _ = rule.step(method, W, grad, gamma, t_dev, streams, None)
+            W.copy_(W_new)
+            t_dev.add_(1)
+
+        try:
+            with bk.context():
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(3):                      # warm-up: compile, allocate, cache constants
+                        body()
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    body()
+        except Exception as exc:                          # capture not possible here: stay eager
+            import warnings
+
+            warnings.warn(f"theory-lab: CUDA graph capture failed ({type(exc).__name__}: {exc}); running eager",
+                          RuntimeWarning, stacklevel=3)
+            torch.cuda.synchronize()
+            return None
+        return cls(graph, W, cum, wcum, t_dev, is_ck, mg.iters)
+
+    def covers(self, t: int) -> bool:
+        """Step t (from W^t to W^{t+1}) is a plain one: no record at t, not the last."""
+        return t < self.iters and not self.is_ck[t]
+
+    def replay(self, t: int, W, acc):
+        if W is not self.W:
+            self.adopt(t, W, acc)
+        self.graph.replay()                         # advances the device step counter itself
+        if acc.need_gsq:
+            acc.wtot += 1.0
+        acc.gsq = None
+        return self.W
+
+    def adopt(self, t: int, W, acc):
+        """Take over the eager code's W^t and running sums into the graph's buffers."""
+        if W is not self.W:
+            self.W.copy_(W)
+        if acc.need_gsq:
+            for name, buf in (("cum", self.cum), ("wcum", self.wcum)):
+                if getattr(acc, name) is not buf:
+                    buf.copy_(getattr(acc, name))
+                    setattr(acc, name, buf)
+        self.t_dev.fill_(t)
+        return self.W
 
 
 def _result(plan: Plan, out: dict, ck: np.ndarray, seconds: float) -> RunResult:

@@ -127,7 +127,7 @@ class Streams:
     def bits(self, source: str, step: int, n: int):
         """(S, n) int64 words, uniformly distributed over all 2**64 bit patterns."""
         key = self._keys[source]
-        ctr = self._positions(n) + int(step) * (1 << 32)
+        ctr = self._positions(n) + _offset(step)
         if self.backend.name == "numpy":
             # numpy: native uint64 arithmetic (logical shifts), the same bits as the int64 path
             with np.errstate(over="ignore"):
@@ -159,12 +159,18 @@ class Streams:
         z = z if 2 * half == n else z[:, :n]
         return self._cast(self.backend.xp.reshape(z, (self.n_seeds,) + shape))
 
-    def _ctr(self, step: int, n: int):
-        return self._positions(n) + int(step) * (1 << 32)
+    def _ctr(self, step, n: int):
+        return self._positions(n) + _offset(step)
 
     def _cast(self, x):
         xp = self.backend.xp
         return x if self.backend.dtype == "float64" else xp.astype(x, self.backend.fdtype)
+
+
+def _offset(step):
+    """The counter offset of a step: a Python int, or a 0-d int64 device tensor (a step inside a
+    captured CUDA graph, where the step number lives on the device)."""
+    return step * (1 << 32) if hasattr(step, "shape") else int(step) * (1 << 32)
 
 
 # ------------------------------------------------------------------ numbers from words
