@@ -70,18 +70,23 @@ class RunResult:
 
         return int(np.sum(diverged_mask(self.metric(name))))
 
-    def to_frame(self):
-        """Long pandas table: one row per (seed, checkpoint), metrics as columns, config as columns."""
+    def to_frame(self, extra: dict | None = None):
+        """Long pandas table: one row per (seed, checkpoint), metrics as columns, config as columns
+        (and ``extra``: name -> a constant or a per-row array), built in one constructor call."""
         import pandas as pd
 
         S, K = self.seeds, len(self.checkpoints)
         data = {"seed": np.repeat(np.arange(S), K), "iteration": np.tile(self.checkpoints, S)}
         for name, arr in self.metrics.items():
             data[name] = arr.reshape(-1)
-        frame = pd.DataFrame(data)
-        for k, v in self.config.items():
-            frame[k] = v if not isinstance(v, (list, dict, tuple)) else str(v)
-        return frame
+        for k, v in {**self.config, **(extra or {})}.items():
+            if isinstance(v, (list, dict, tuple)):
+                v = str(v)
+            if isinstance(v, np.ndarray) and v.ndim == 1:
+                data[k] = v                                           # per-row values
+            else:
+                data[k] = np.full(S * K, v, dtype=object if isinstance(v, str) or v is None else None)
+        return pd.DataFrame(data)
 
 
 def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 0,

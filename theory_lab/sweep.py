@@ -206,16 +206,12 @@ def _frame(config: Config, plan, result) -> pd.DataFrame:
         verdict, theorem_id = rep.verdict, rep.theorem
         if rep.bound_curve is not None:
             bound = dict(zip(rep.checkpoints.tolist(), np.asarray(rep.bound_curve, float).tolist()))
-    frame = result.to_frame()
-    frame["bound"] = frame["iteration"].map(bound).astype(float) if bound else np.nan
-    frame["theorem"] = theorem_id
-    frame["verdict"] = verdict
-    frame["lam_min"] = result.lam_min
-    frame["diverged"] = result.diverged("f_gap") if "f_gap" in result.metrics else 0
-    frame["config"] = config.key
-    for k, v in config.params.items():
-        frame[k] = v if not isinstance(v, (list, dict)) else json.dumps(v)
-    return frame
+    its = np.tile(result.checkpoints, result.seeds)
+    extra = {"bound": np.array([bound.get(i, np.nan) for i in its.tolist()], float) if bound else np.nan,
+             "theorem": theorem_id, "verdict": verdict, "lam_min": result.lam_min,
+             "diverged": result.diverged("f_gap") if "f_gap" in result.metrics else 0, "config": config.key,
+             **{k: (v if not isinstance(v, (list, dict)) else json.dumps(v)) for k, v in config.params.items()}}
+    return result.to_frame(extra)
 
 
 def group_configs(configs: list[Config], workers: int = 1, batch: bool | int = True) -> list[list[Config]]:

@@ -167,11 +167,32 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
         bad = ~np.isfinite(T)
         if bad.any():
             T[bad] = np.where(m1[bad] > np.broadcast_to(mean, T.shape)[bad], np.inf, -np.inf)
-        # order statistics (no interpolation: between two infinite T* it would give NaN), both from
-        # one partition along the contiguous axis
-        part = np.partition(T, (i_lo, i_hi), axis=1)
-        lo[sl], hi[sl] = part[:, i_lo], part[:, i_hi]
+        # order statistics (no interpolation: between two infinite T* it would give NaN)
+        lo[sl], hi[sl] = _order_statistics(T, i_lo, i_hi)
     return np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)
+
+
+def _order_statistics(T: np.ndarray, i_lo: int, i_hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The i_lo-th and i_hi-th smallest of every row of T (0-based), exactly as a full partition
+    gives them, in about one pass when both lie in the tails: a first partition of a tenth of the
+    row bounds each from the right side, and only the few values beyond that bound are selected."""
+    B = T.shape[1]
+    n_top = B - 1 - i_hi
+    sub = B // 10
+    if sub < 10 * (max(i_lo, n_top) + 1):                 # not in the tails: plain partition
+        part = np.partition(T, (i_lo, i_hi), axis=1)
+        return part[:, i_lo], part[:, i_hi]
+    head = np.partition(T[:, :sub], (i_lo, sub - 1 - n_top), axis=1)
+    # at least i_lo + 1 values of the row are <= thr_lo, and n_top + 1 are >= thr_hi
+    thr_lo, thr_hi = head[:, i_lo], head[:, sub - 1 - n_top]
+    lo, hi = np.empty(T.shape[0]), np.empty(T.shape[0])
+    below, above = T <= thr_lo[:, None], T >= thr_hi[:, None]
+    for r in range(T.shape[0]):
+        v = T[r, below[r]]
+        lo[r] = np.partition(v, i_lo)[i_lo]
+        v = T[r, above[r]]
+        hi[r] = np.partition(v, v.size - 1 - n_top)[v.size - 1 - n_top]
+    return lo, hi
 
 
 @functools.lru_cache(maxsize=8)
