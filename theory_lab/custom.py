@@ -39,7 +39,7 @@ class CustomProblem(Problem):
     family = "custom"
 
     def __init__(self, f: Callable, grad: Callable | None = None, shape=(2, 2), W0=None, L=None, mu=None,
-                 f_star=None, name: str = "custom", W_star=None):
+                 f_star=None, name: str = "custom", W_star=None, finite_sum=None):
         if not callable(f):
             raise InputError("f", "expected a function mapping W (S, m, n) to (S,)")
         if not (isinstance(shape, (tuple, list)) and len(shape) == 2):
@@ -66,6 +66,50 @@ class CustomProblem(Problem):
             raise InputError("grad", "a numpy objective needs grad=...; write f with torch to get its gradient "
                              "from autograd")
         self.notes: list[str] = []
+        self._f_i = self._grad_i = None
+        if finite_sum is not None:
+            self._finite_sum(finite_sum)
+
+    FINITE_SUM_KEYS = ("f_i", "n", "grad_i", "L_max", "L_pm", "delta_inf", "f_i_lower")
+
+    def _finite_sum(self, spec) -> None:
+        """f = (1/N) sum_i f_i: ``f_i(W, idx)`` maps W (S, m, n) and sample indices idx (S, b) to the
+        summands' values (S, b); ``grad_i(W, idx)`` (optional with torch) their gradients (S, b, m, n).
+        Optional constants: ``L_max`` (max_i L_i), ``L_pm``, ``delta_inf`` (f^inf - mean_i f_i^inf), or
+        ``f_i_lower`` (a lower bound of every summand, giving delta_inf <= f^inf - f_i_lower)."""
+        if not isinstance(spec, dict):
+            raise InputError("finite_sum", "expected a dict with f_i (W, idx) -> (S, b) and n (the number of "
+                             f"summands); accepted keys: {', '.join(self.FINITE_SUM_KEYS)}")
+        unknown = set(spec) - set(self.FINITE_SUM_KEYS)
+        if unknown:
+            raise InputError(f"finite_sum.{sorted(unknown)[0]}", f"unknown key; accepted: {', '.join(self.FINITE_SUM_KEYS)}")
+        for key in ("f_i", "n"):
+            if key not in spec:
+                raise InputError(f"finite_sum.{key}", "missing: f_i (W, idx) -> (S, b) and n are required")
+        if not callable(spec["f_i"]) or (spec.get("grad_i") is not None and not callable(spec["grad_i"])):
+            raise InputError("finite_sum.f_i", "f_i and grad_i must be functions of (W, idx)")
+        self.n_samples = check_range("finite_sum.n", spec["n"], 1, 10 ** 9, integer=True)
+        self._f_i, self._grad_i = spec["f_i"], spec.get("grad_i")
+        if self._grad_i is None and self.kind == "numpy":
+            raise InputError("finite_sum.grad_i", "a numpy finite sum needs grad_i=...; write f_i with torch to "
+                             "get per-sample gradients from autograd")
+        for key in ("L_max", "L_pm"):
+            if spec.get(key) is not None:
+                setattr(self, key, check_range(f"finite_sum.{key}", spec[key], 0.0, None))
+        if spec.get("delta_inf") is not None:
+            self.delta_inf = check_range("finite_sum.delta_inf", spec["delta_inf"], 0.0, None)
+        self.f_i_lower = None if spec.get("f_i_lower") is None else check_range("finite_sum.f_i_lower",
+                                                                                spec["f_i_lower"])
+        idx = np.zeros((2, 1), dtype=np.int64)
+        try:
+            out = self.bind("numpy").sample_values(np.zeros((2, self.m, self.n)), idx)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError("finite_sum.f_i", f"f_i fails on W (2, {self.m}, {self.n}), idx (2, 1): {exc}") from None
+        if np.shape(out) != (2, 1):
+            raise InputError("finite_sum.f_i", f"must map W (S, m, n), idx (S, b) to (S, b); got shape "
+                             f"{np.shape(out)} for S = 2, b = 1")
 
     def describe(self) -> str:
         return f"custom {self.name!r} (m={self.m}, n={self.n}, {self.kind})"
@@ -101,6 +145,52 @@ class CustomProblem(Problem):
             y = self._f(Wt)
             (g,) = torch.autograd.grad(y.sum(), Wt)
         return self._from_torch(g.detach(), W)
+
+    # ------------------------------------------------------------------ finite sums
+    def sample_values(self, W, idx):
+        """f_i(W) for the samples idx (S, b): (S, b)."""
+        if self.kind == "torch":
+            import torch
+
+            out = self._f_i(self._to_torch(W), torch.as_tensor(np.asarray(idx) if isinstance(idx, np.ndarray)
+                                                               else idx.cpu(), dtype=torch.int64))
+            return self._from_torch(out.detach(), W)
+        Wn = W if isinstance(W, np.ndarray) else W.detach().cpu().numpy()
+        ix = idx if isinstance(idx, np.ndarray) else idx.detach().cpu().numpy()
+        out = np.asarray(self._f_i(Wn, ix), dtype=np.float64)
+        return out if isinstance(W, np.ndarray) else self.bk.asarray(out)
+
+    def batch_grad(self, W, idx):
+        """(1/b) sum_{i in idx} grad f_i(W): (S, m, n) for idx (S, b)."""
+        if self._grad_i is not None:
+            if self.kind == "torch":
+                import torch
+
+                G = self._grad_i(self._to_torch(W), torch.as_tensor(np.asarray(idx) if isinstance(idx, np.ndarray)
+                                                                    else idx.cpu(), dtype=torch.int64))
+                return self._from_torch(G.detach().mean(dim=1), W)
+            Wn = W if isinstance(W, np.ndarray) else W.detach().cpu().numpy()
+            ix = idx if isinstance(idx, np.ndarray) else idx.detach().cpu().numpy()
+            G = np.asarray(self._grad_i(Wn, ix), dtype=np.float64).mean(axis=1)
+            return G if isinstance(W, np.ndarray) else self.bk.asarray(G)
+        import torch
+
+        Wt = self._to_torch(W).detach().clone().requires_grad_(True)
+        it = torch.as_tensor(np.asarray(idx) if isinstance(idx, np.ndarray) else idx.cpu(), dtype=torch.int64)
+        with torch.enable_grad():
+            y = self._f_i(Wt, it).mean(dim=1).sum()
+            (g,) = torch.autograd.grad(y, Wt)
+        return self._from_torch(g.detach(), W)
+
+    def minibatch_grad(self, W, idx):
+        if self._f_i is None:
+            return super().minibatch_grad(W, idx)
+        xp = self.bk.xp
+        S, mid, b = idx.shape[0], tuple(idx.shape[1:-1]), idx.shape[-1]
+        flat = xp.reshape(idx, (S, -1, b))
+        parts = [self.batch_grad(W, flat[:, k, :]) for k in range(flat.shape[1])]
+        G = parts[0] if not mid else xp.stack(parts, axis=1)
+        return xp.reshape(G, (S,) + mid + (self.m, self.n))
 
     def _call(self, fn, W, vector: bool):
         if self.kind == "torch":
@@ -153,9 +243,7 @@ def _detect(f, m: int, n: int) -> str:
 def custom_problem(f, grad=None, shape=(2, 2), W0=None, L=None, mu=None, f_star=None, name: str = "custom",
                    finite_sum=None, W_star=None) -> CustomProblem:
     """Wrap a user objective as a Problem (module docstring)."""
-    if finite_sum is not None:
-        raise InputError("finite_sum", "per-sample custom objectives are not supported yet; give the full f")
-    return CustomProblem(f, grad, shape, W0, L, mu, f_star, name, W_star)
+    return CustomProblem(f, grad, shape, W0, L, mu, f_star, name, W_star, finite_sum)
 
 
 # ------------------------------------------------------------------------------ certification
@@ -170,6 +258,7 @@ class Certificate:
     mu_estimate: float = math.nan
     f_star_estimate: float = math.nan
     gradient_error: float = math.nan
+    L_max_estimate: float = math.nan
 
     @property
     def refuted(self) -> list[str]:
@@ -180,7 +269,7 @@ class Certificate:
 
         return _strict(dict(problem=self.problem, status=self.status, detail=self.detail, L_estimate=self.L_estimate,
                             mu_estimate=self.mu_estimate, f_star_estimate=self.f_star_estimate,
-                            gradient_error=self.gradient_error))
+                            gradient_error=self.gradient_error, L_max_estimate=self.L_max_estimate))
 
     def table(self) -> str:
         rows = [(k, self.status[k], self.detail.get(k, "")) for k in self.status]
@@ -205,7 +294,69 @@ def certify(problem, seed: int = 0, points: int = 6, lbfgs_starts: int = 3) -> C
         _smoothness(pr, P, rng, cert, problem.L)
         _optimum(pr, rng, cert, problem, lbfgs_starts, radius)
         _pl(pr, P, rng, cert, problem)
+    if getattr(pr, "_f_i", None) is not None:
+        _finite_sum_claims(pr, P, rng, cert, problem)
     return cert
+
+
+def _finite_sum_claims(pr, P, rng, cert, problem, samples: int = 16):
+    """``finite_sum``: mean_i f_i = f at the sampled points; ``grad_i``: per-sample gradients against
+    central differences of f_i; ``L_max``: per-sample curvature (Lanczos on HVPs and secants) against
+    the declared max_i L_i. delta_inf is estimated from ``f_i_lower`` and f* when not declared."""
+    N, k = pr.n_samples, P.shape[0]
+    total = np.zeros(k)
+    for start in range(0, N, 4096):                        # mean over every summand, in chunks
+        idx = np.broadcast_to(np.arange(start, min(N, start + 4096)), (k, min(N, start + 4096) - start))
+        total += pr.sample_values(P, np.ascontiguousarray(idx)).sum(axis=1)
+    mean, full = total / N, pr.value(P)
+    err = float(np.max(np.abs(mean - full) / (np.abs(full) + np.abs(mean) + 1e-300)))
+    if err <= 1e-9:
+        cert.status["finite_sum"], cert.detail["finite_sum"] = "ok", (
+            f"mean of the {N} summands equals f at {k} points (relative {err:.1g})")
+    elif err > 1e-6:
+        cert.status["finite_sum"], cert.detail["finite_sum"] = "refuted", (
+            f"mean of the {N} summands differs from f by {err:.3g} (relative): they are not the same objective")
+    else:
+        cert.status["finite_sum"], cert.detail["finite_sum"] = "uncertain", f"mean of summands vs f: relative {err:.3g}"
+    picks = rng.choice(N, size=min(samples, N), replace=False)
+
+    class _One:                                            # one summand as a problem (for _gradient, _hvp)
+        def __init__(self, i):
+            self.i, self.m, self.n = int(i), pr.m, pr.n
+
+        def _idx(self, W):
+            return np.full((W.shape[0], 1), self.i, dtype=np.int64)
+
+        def value(self, W):
+            return pr.sample_values(W, self._idx(W))[:, 0]
+
+        def grad(self, W):
+            return pr.batch_grad(W, self._idx(W))
+
+    sub = Certificate(problem=cert.problem)
+    worst = 0.0
+    for i in picks[:3]:
+        _gradient(_One(i), P[:2], rng, sub)
+        worst = max(worst, sub.gradient_error)
+    status = "ok" if worst <= 1.0 else ("refuted" if worst > 1e3 else "uncertain")
+    cert.status["grad_i"], cert.detail["grad_i"] = status, (
+        f"per-sample gradients vs central differences at {min(3, len(picks))} summands: worst {worst:.2g} of tolerance")
+    ests = []
+    for i in picks:
+        one = _One(i)
+        _smoothness(one, P[:2], rng, sub, None)
+        ests.append(sub.L_estimate)
+    est = float(max(ests))
+    cert.L_max_estimate = est
+    declared = pr.L_max
+    if declared is None:
+        cert.status["L_max"], cert.detail["L_max"] = "estimated", (
+            f"max_i L_i >= {est:.6g} (curvature of {len(picks)} sampled summands; a sampled lower estimate)")
+    elif est > declared * (1 + 1e-4):
+        cert.status["L_max"], cert.detail["L_max"] = "refuted", (
+            f"declared L_max = {declared:.6g} but a summand's curvature reaches {est:.6g}")
+    else:
+        cert.status["L_max"], cert.detail["L_max"] = "ok", f"declared L_max = {declared:.6g} >= sampled {est:.6g}"
 
 
 def _gradient(pr, P, rng, cert):

@@ -160,11 +160,27 @@ def _certified(problem: Problem):
         cert = problem.__dict__["_certificate"] = certify(problem)
     if cert.refuted:
         return problem, "; ".join(f"{k} claim refuted by certify: {cert.detail[k]}" for k in cert.refuted), []
-    notes = []
+    notes, values = [], {}
     if problem.L is None and math.isfinite(cert.L_estimate):
-        problem = problem.with_constants(L=cert.L_estimate, _certificate=cert)
+        values["L"] = cert.L_estimate
         notes.append(f"L was not declared: this verdict rests on a SAMPLED lower estimate L = {cert.L_estimate:.6g} "
                      "(tl.certify); declare a proven L for a verdict that does not")
+    if problem.is_finite_sum and problem.L_max is None and math.isfinite(cert.L_max_estimate):
+        values["L_max"] = cert.L_max_estimate
+        notes.append(f"L_max was not declared: this verdict rests on a SAMPLED lower estimate L_max = "
+                     f"{cert.L_max_estimate:.6g} (tl.certify); declare a proven L_max for a verdict that does not")
+    lower = getattr(problem, "f_i_lower", None)
+    if problem.is_finite_sum and problem.delta_inf is None and lower is not None:
+        f_inf = problem.f_star if problem.f_star is not None else cert.f_star_estimate
+        if math.isfinite(f_inf):
+            values["delta_inf"] = max(f_inf - lower, 0.0)
+            if problem.f_star is None:
+                notes.append(f"delta_inf = f* - f_i_lower uses the best value L-BFGS found for f* ({f_inf:.6g})")
+    if problem.is_finite_sum and problem.delta_inf is None and "delta_inf" not in values:
+        notes.append("delta_inf is unknown (declare finite_sum['delta_inf'], or 'f_i_lower', a lower bound of every "
+                     "summand): bounds that need it (SGD with minibatches) cannot be evaluated")
+    if values:
+        problem = problem.with_constants(**values, _certificate=cert)
     return problem, None, notes
 
 

@@ -102,7 +102,9 @@ class SGD(Estimator):
                         noise_std=p["noise_std"], noise_model="N1")
         b, N = p["batch"], problem.n_samples
         nu = finite_population_nu(N, b, p["replacement"])
-        return dict(A=nu * problem.L_max, B=1.0 - nu, C=2 * nu * problem.L_max * problem.delta_inf,
+        Lm, di = problem.L_max, problem.delta_inf          # None on a user's finite sum that does not declare them
+        return dict(A=None if Lm is None else nu * Lm, B=1.0 - nu,
+                    C=None if Lm is None or di is None else 2 * nu * Lm * di,
                     nu=nu, b=b, noise_model="N2" if p["replacement"] else "N3")
 
 
