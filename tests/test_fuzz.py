@@ -63,3 +63,27 @@ def test_fuzz_bad_input():
         tl.fuzz(budget=0)
     with pytest.raises(tl.InputError, match="theorem"):
         tl.fuzz(["NOPE"], budget=1)
+
+
+def test_fuzz_on_a_users_own_problems():
+    """``problems=``: the campaign draws methods, p, ranks, sketches and stepsizes on the user's
+    objects (a numpy quadratic and a finite sum); true theorems give no persisting false verdict,
+    a too-fast GD-PL rate (q^3t) is caught on the same objects, and the reproducer re-runs."""
+    import json
+
+    from test_custom import ls_problem, numpy_quadratic
+
+    mine = [numpy_quadratic(), ls_problem()]
+    t = tl.fuzz(["GD-PL", "SGD-PL"], budget=4, seed=5, problems=mine)
+    assert len(t) >= 4 and t["family"].str.startswith("user:").all()
+    assert not t["persisting"].any(), t[t.persisting].python.tolist()
+    assert set(t.verdict) <= {"holds", "tight", "inconclusive", "not-applicable"}
+    bad = mutate("GD-PL", rate=3.0)
+    caught = tl.fuzz([bad], budget=3, seed=6, problems=mine[:1])
+    hit = caught[caught.persisting]
+    assert len(hit) >= 1
+    code = hit.python.iloc[0]
+    assert code.startswith("tl.check(problem, tl.Method(") and "numpy quadratic" in code
+    again = tl.check(mine[0], tl.Method(hit.method.iloc[0], **json.loads(hit.params.iloc[0])),
+                     iters=int(hit.iters.iloc[0]), seeds=int(hit.seeds.iloc[0]), theorem=bad, seed=int(hit.seed.iloc[0]))
+    assert again.verdict == "violated"

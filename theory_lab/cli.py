@@ -134,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     fz = sub.add_parser("fuzz", help="falsification campaign: random configurations inside each theorem's "
                         "assumptions, re-checks, tightest configurations")
     fz.add_argument("--theorem", action="append", default=None, metavar="ID", help="theorem(s) to fuzz (default: all)")
+    fz.add_argument("--problem", action="append", default=None, metavar="MODULE:FUNCTION",
+                    help="your own problem(s) to draw on instead of the built-in families (runs in-process)")
     fz.add_argument("--budget", type=_number("budget", 0.0, 7 * 24 * 3600.0, low_open=True), default=60.0,
                     help="seconds of checking")
     fz.add_argument("--seed", type=_number("seed", 0, 2 ** 63 - 1, integer=True), default=0)
@@ -216,8 +218,10 @@ def _cmd_sweep(a) -> int:
 
 def _cmd_fuzz(a) -> int:
     from .fuzz import fuzz, summary
+    from .problems import resolve_problem
 
-    table = fuzz(a.theorem, budget=a.budget, seed=a.seed, store=a.out, workers=a.workers,
+    problems = [resolve_problem(p) for p in a.problem] if a.problem else None
+    table = fuzz(a.theorem, budget=a.budget, seed=a.seed, store=a.out, workers=a.workers, problems=problems,
                  echo=lambda line: print(line, file=sys.stderr))
     s = summary(table)
     print(f"{len(table)} configurations in {table.attrs['seconds']:.0f} s (seed {a.seed})")

@@ -78,15 +78,20 @@ class Draw:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def build(self):
-        return make_problem(self.family, **self.problem), Method(self.method, **self.params)
+        return _build_problem(self.family, self.problem), Method(self.method, **self.params)
 
     def python(self) -> str:
         prob = ", ".join(f"{k}={v!r}" for k, v in self.problem.items())
         meth = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return (f"tl.check(tl.make_problem({self.family!r}, {prob}), tl.Method({self.method!r}, {meth}), "
-                f"iters={self.iters}, seeds={self.seeds}, theorem={self.theorem!r}, seed={self.seed})")
+        user = self.family in USER_PROBLEMS
+        where = "problem" if user else f"tl.make_problem({self.family!r}, {prob})"
+        return (f"tl.check({where}, tl.Method({self.method!r}, {meth}), "
+                f"iters={self.iters}, seeds={self.seeds}, theorem={self.theorem!r}, seed={self.seed})"
+                + (f"  # problem = your {USER_PROBLEMS[self.family].describe()}" if user else ""))
 
     def cli(self) -> str:
+        if self.family in USER_PROBLEMS:
+            return "(a user's problem object: use the Python reproducer, or --problem MODULE:FUNCTION)"
         parts = [f"theory-lab check --problem {self.family}"]
         parts += [f"-P {k}={_cli_value(v)}" for k, v in self.problem.items()]
         parts.append(f"--method {self.method}")
@@ -102,15 +107,34 @@ def _cli_value(v) -> str:
 
 
 # ------------------------------------------------------------------------------ drawing
-def _space(th: Theorem) -> tuple[tuple, tuple]:
+#: the user's problem objects of this campaign (``fuzz(problems=...)``), under "user:NAME:FINGERPRINT"
+USER_PROBLEMS: dict[str, Any] = {}
+
+
+def _register(problem) -> str:
+    from .problems import resolve_problem
+
+    pr = resolve_problem(problem)
+    key = f"user:{getattr(pr, 'name', pr.family)}:{pr.fingerprint()[:8]}"
+    USER_PROBLEMS[key] = pr
+    return key
+
+
+def _build_problem(family: str, params: dict):
+    return USER_PROBLEMS[family] if family in USER_PROBLEMS else make_problem(family, **params)
+
+
+def _space(th: Theorem, user: tuple = ()) -> tuple[tuple, tuple]:
     methods = th.extra.get("methods") if th.extra else None
     families = th.extra.get("families") if th.extra else None
     est = th.estimator or "gd"
     base_m, base_f = SPACE.get(est, SPACE["gd"])
-    return tuple(methods or base_m), tuple(families or base_f)
+    return tuple(methods or base_m), tuple(user or families or base_f)
 
 
 def _problem_params(rng: np.random.Generator, family: str) -> dict:
+    if family in USER_PROBLEMS:
+        return {}                                        # a user's problem: the object itself, no parameters
     m, n = int(rng.integers(2, 13)), int(rng.integers(2, 13))
     out: dict[str, Any] = dict(m=m, n=n, seed=int(rng.integers(0, 10_000)))
     if family == "quadratic-iso":
@@ -141,8 +165,8 @@ def _problem_params(rng: np.random.Generator, family: str) -> dict:
     return out
 
 
-def _method_params(rng: np.random.Generator, method: str, family: str, prob: dict) -> dict:
-    m, n = prob["m"], prob["n"]
+def _method_params(rng: np.random.Generator, method: str, family: str, prob: dict, problem=None) -> dict:
+    m, n = (problem.m, problem.n) if problem is not None else (prob["m"], prob["n"])
     u = rng.random()
     p = 0.0 if u < 0.15 else 1.0 if u < 0.3 else float(rng.uniform(0, 1))
     laws = [str(rng.choice(LAWS)), str(rng.choice(LAWS))]
@@ -150,7 +174,7 @@ def _method_params(rng: np.random.Generator, method: str, family: str, prob: dic
     out: dict[str, Any] = dict(p=round(p, 6), rank=int(rng.integers(1, min(m, n) + 1)), sketch=sketch)
     est = METHODS[method].estimator
     if est == "sgd":
-        finite = family in ("least-squares", "linreg-noncvx")
+        finite = family in ("least-squares", "linreg-noncvx") or (family in USER_PROBLEMS and problem.is_finite_sum)
         if finite and rng.random() < 0.7:
             out.update(noise="minibatch", batch=int(rng.integers(1, 5)), replacement=bool(rng.random() < 0.5))
         else:
@@ -161,7 +185,7 @@ def _method_params(rng: np.random.Generator, method: str, family: str, prob: dic
             out["q"] = float(rng.uniform(0.05, 1.0))
     elif est == "mvr":
         out["momentum"] = float(np.exp(rng.uniform(np.log(0.02), 0)))
-        if family != "softmax-regression":
+        if family != "softmax-regression" and not (problem is not None and getattr(problem, "sigma2", None)):
             out.update(noise="additive", noise_std=float(np.exp(rng.uniform(-3, -0.5))))
     elif est in ("qgd", "marina"):
         d = m * n
@@ -192,15 +216,16 @@ def _largest_stepsize(th: Theorem, c) -> float | None:
     return lo
 
 
-def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40) -> Draw | None:
-    """A configuration inside ``th``'s assumptions, or None if none was found in ``tries`` draws."""
-    methods, families = _space(th)
+def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user: tuple = ()) -> Draw | None:
+    """A configuration inside ``th``'s assumptions, or None if none was found in ``tries`` draws
+    (on the user's problems ``user``, keys of USER_PROBLEMS, when given)."""
+    methods, families = _space(th, user)
     for _ in range(tries):
         family, method = str(rng.choice(families)), str(rng.choice(methods))
         prob = _problem_params(rng, family)
-        params = _method_params(rng, method, family, prob)
         try:
-            pr = make_problem(family, **prob)
+            pr = _build_problem(family, prob)
+            params = _method_params(rng, method, family, prob, pr)
             if th.estimator == "subgradient":
                 polyak = th.id.endswith("POLYAK")
                 params["stepsize"] = "polyak" if polyak else "constant"
@@ -283,11 +308,14 @@ def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, st
 
 
 def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: int = 1,
-         search_fraction: float = 0.2, progress: bool = False, echo=None) -> pd.DataFrame:
+         search_fraction: float = 0.2, progress: bool = False, echo=None, problems=None) -> pd.DataFrame:
     """Run a falsification campaign for ``budget`` seconds (module docstring); one row per configuration.
 
     ``theorems``: IDs or Theorem objects (default: every registered theorem); a user Theorem may name
     the methods and families it applies to in ``extra={"methods": [...], "families": [...]}``.
+    ``problems``: the user's own problems (``tl.custom_problem`` objects, or any Problem) to draw on
+    instead of the built-in families; method, p, rank, sketch, estimator parameters and the stepsize
+    are drawn as usual (the campaign then runs in this process).
     ``store``: a parquet path; existing configurations are reused (resume) and new ones added."""
     import pandas as pd
     budget = check_range("budget", budget, 0.0, 7 * 24 * 3600.0, low_open=True)
@@ -303,7 +331,8 @@ def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: 
     deadline = start + budget * (1 - search_fraction)
     rngs = {th.id: np.random.default_rng([seed, int(hashlib.sha256(th.id.encode()).hexdigest()[:8], 16)]) for th in ths}
     registered = all(THEOREMS.get(th.id) is th for th in ths)
-    rows = _random_phase(ths, rngs, seed, deadline, st, workers if registered else 1, echo)
+    user = tuple(_register(p) for p in (problems or ()))
+    rows = _random_phase(ths, rngs, seed, deadline, st, workers if registered and not user else 1, echo, user)
     end = start + budget
     for th in ths:
         mine = [r for r in rows if r["theorem"] == th.id and np.isfinite(r["max_tightness"])]
@@ -322,18 +351,18 @@ def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: 
     return table
 
 
-def _draws(ths, rngs, seed):
+def _draws(ths, rngs, seed, user=()):
     """The campaign's draws, round-robin over the theorems; deterministic in (seed, theorem, index)."""
     i = 0
     while True:
         th = ths[i % len(ths)]
-        d = draw(th, rngs[th.id], seed=int(seed * 1_000_003 + i) % (2 ** 63))
+        d = draw(th, rngs[th.id], seed=int(seed * 1_000_003 + i) % (2 ** 63), user=user)
         i += 1
         if d is not None:
             yield th, d
 
 
-def _random_phase(ths, rngs, seed, deadline, st, workers, echo) -> list[dict]:
+def _random_phase(ths, rngs, seed, deadline, st, workers, echo, user=()) -> list[dict]:
     rows: list[dict] = []
 
     def keep(row):
@@ -342,7 +371,7 @@ def _random_phase(ths, rngs, seed, deadline, st, workers, echo) -> list[dict]:
         if echo and row.get("persisting"):
             echo(f"persisting {row['verdict']}: {row['python']}")
 
-    draws = _draws(ths, rngs, seed)
+    draws = _draws(ths, rngs, seed, user)
     if workers == 1:
         while time.perf_counter() < deadline:
             th, d = next(draws)
