@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .backend import get_backend
+from .backend import capture_cuda_graph, get_backend
 from .backend.random import Streams
 from .errors import check_range
 from .methods import Method
@@ -125,23 +125,11 @@ def _captured(bk, Sigma, W, negC, method, gamma, streams):
         method.spec.rule.step(method, W, G, gamma, t_dev, streams, None)
         t_dev.add_(1)
 
-    def eager():
-        body()
-
     try:
-        with bk.context():
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(3):
-                    body()
-            torch.cuda.current_stream().wait_stream(side)
-            g = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(g):
-                body()
+        g = capture_cuda_graph(body, bk)
     except Exception:
         torch.cuda.synchronize()
-        return eager, "eager (capture failed)"
+        return body, "eager (capture failed)"
     return g.replay, "cuda-graph"
 
 

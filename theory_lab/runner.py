@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .backend import capture_cuda_graph
 from .backend.random import Streams
 from .estimators import evolve
 from .errors import InputError
@@ -275,16 +276,7 @@ class _StepGraph:
             t_dev.add_(1)
 
         try:
-            with bk.context():
-                side = torch.cuda.Stream()
-                side.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(side):
-                    for _ in range(3):                      # warm-up: compile, allocate, cache constants
-                        body()
-                torch.cuda.current_stream().wait_stream(side)
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
-                    body()
+            graph = capture_cuda_graph(body, bk)
         except Exception as exc:                          # capture not possible here: stay eager
             import warnings
 

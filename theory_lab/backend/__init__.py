@@ -166,3 +166,22 @@ def host_available_bytes() -> int | None:
     except OSError:
         pass
     return None
+
+
+def capture_cuda_graph(body, backend: Backend, warmup: int = 3):
+    """Capture ``body()`` (a step that only updates tensors in place) as a CUDA graph after
+    ``warmup`` eager calls on a side stream (compiling, allocating, caching constants); returns the
+    graph. Exceptions (an operation that syncs with the host, say) propagate: callers stay eager."""
+    import torch
+
+    with backend.context():
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                body()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            body()
+    return graph
