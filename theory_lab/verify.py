@@ -185,14 +185,18 @@ def _order_statistics(T: np.ndarray, i_lo: int, i_hi: int) -> tuple[np.ndarray, 
     head = np.partition(T[:, :sub], (i_lo, sub - 1 - n_top), axis=1)
     # at least i_lo + 1 values of the row are <= thr_lo, and n_top + 1 are >= thr_hi
     thr_lo, thr_hi = head[:, i_lo], head[:, sub - 1 - n_top]
-    lo, hi = np.empty(T.shape[0]), np.empty(T.shape[0])
-    below, above = T <= thr_lo[:, None], T >= thr_hi[:, None]
+    return _kth_of_selected(T, T <= thr_lo[:, None], i_lo, False), _kth_of_selected(T, T >= thr_hi[:, None], n_top, True)
+
+
+def _kth_of_selected(T: np.ndarray, mask: np.ndarray, k: int, largest: bool) -> np.ndarray:
+    """Per row of T, the k-th smallest (or largest) of the entries where ``mask`` holds (each row
+    has more than k; they are few, so a partition of them is cheap)."""
+    out = np.empty(T.shape[0])
     for r in range(T.shape[0]):
-        v = T[r, below[r]]
-        lo[r] = np.partition(v, i_lo)[i_lo]
-        v = T[r, above[r]]
-        hi[r] = np.partition(v, v.size - 1 - n_top)[v.size - 1 - n_top]
-    return lo, hi
+        v = T[r, mask[r]]
+        j = v.size - 1 - k if largest else k
+        out[r] = np.partition(v, j)[j]
+    return out
 
 
 @functools.lru_cache(maxsize=8)
