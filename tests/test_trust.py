@@ -93,3 +93,32 @@ def test_overflowing_values_count_as_diverged():
     res = tl.run(tl.make_problem("least-squares", m=4, n=5, n_samples=10), tl.Method("gd", stepsize=0.5),
                  iters=200, seeds=3)
     assert res.diverged() == 3
+
+
+def test_bootstrap_t_equals_its_plain_definition():
+    """The blocked bootstrap-t with tail selection gives the order statistics of the plain
+    computation: every resample's studentized mean, np.quantile 'lower' / 'higher'."""
+    from theory_lab.verify import _order_statistics, _resampling_weights, bootstrap_t
+
+    rng = np.random.default_rng(3)
+    for S, K in [(8, 301), (30, 40), (120, 9)]:
+        X = rng.lognormal(0.0, 1.5, size=(S, K))
+        X[:, 0] = 2.0                                   # a constant column: se* = 0 everywhere
+        a = 0.05 / K
+        lo, hi = bootstrap_t(X, a)
+        B = int(min(20_000, max(2_000, np.ceil(20 / a)), max(2_000, 8_000_000 // S)))
+        Wt = _resampling_weights(S, B, 20261129).T                  # (B, S)
+        m1, m2 = Wt @ X, Wt @ (X * X)
+        with np.errstate(all="ignore"):
+            T = (m1 - X.mean(axis=0)) / np.sqrt(np.maximum(m2 - m1 * m1, 0.0) * S / (S - 1) / S)
+        T = np.where(np.isfinite(T), T, np.where(m1 > X.mean(axis=0), np.inf, -np.inf))
+        ref_lo = np.nan_to_num(np.quantile(T, a, axis=0, method="lower"), nan=-np.inf)
+        ref_hi = np.nan_to_num(np.quantile(T, 1 - a, axis=0, method="higher"), nan=np.inf)
+        np.testing.assert_allclose(lo, ref_lo, rtol=1e-9)
+        np.testing.assert_allclose(hi, ref_hi, rtol=1e-9)
+    T = rng.standard_normal((5, 20_000))
+    T[0, :40], T[1, :25], T[2] = np.inf, -np.inf, 1.0
+    for k in (0, 3, 17):
+        got = _order_statistics(T, k, 20_000 - 1 - k)
+        part = np.partition(T, (k, 20_000 - 1 - k), axis=1)
+        assert np.array_equal(got[0], part[:, k]) and np.array_equal(got[1], part[:, 20_000 - 1 - k])
