@@ -75,7 +75,7 @@ def test_fuzz_on_a_users_own_problems():
     from theory_lab.fuzz import USER_PROBLEMS, _register, evaluate
 
     mine = [numpy_quadratic(), ls_problem()]
-    t = tl.fuzz(["GD-PL", "SGD-PL"], budget=4, seed=5, problems=mine)
+    t = tl.fuzz(["GD-PL", "SGD-PL"], budget=2, seed=5, problems=mine)
     assert len(t) >= 1 and t["family"].str.startswith("user:").all()
     assert not t["persisting"].any(), t[t.persisting].python.tolist()
     assert set(t.verdict) <= {"holds", "tight", "inconclusive", "not-applicable"}
