@@ -251,3 +251,18 @@ def test_finite_sum_bad_input_names_the_field():
         tl.custom_problem(ls_f, ls_grad, shape=(M, N), finite_sum=dict(f_i=ls_f_i, n=NS))
     with pytest.raises(tl.InputError, match="finite_sum.bogus"):
         tl.custom_problem(ls_f, ls_grad, shape=(M, N), finite_sum=dict(f_i=ls_f_i, n=NS, bogus=1))
+
+
+def test_sweep_of_a_users_problem_on_worker_processes():
+    """Module-level functions pickle by reference, so the problem travels to worker processes and
+    gives the in-process numbers; a lambda-based problem is refused with one line naming workers."""
+    pr = numpy_quadratic()
+    grid = {"p": [0.2, 0.8]}
+    kw = dict(iters=15, seeds=4, progress=False)
+    here = tl.sweep(pr, "bernoulli-lora-gd", grid, **kw)
+    there = tl.sweep(pr, "bernoulli-lora-gd", grid, workers=2, batch=False, **kw)
+    cols = ["config", "seed", "iteration", "f_gap", "grad_sq", "verdict"]
+    assert here[cols].equals(there[cols])
+    lam = tl.custom_problem(lambda W: 0.5 * (W ** 2).sum(axis=(1, 2)), lambda W: W, shape=(3, 2), L=1.0)
+    with pytest.raises(tl.InputError, match="workers"):
+        tl.sweep(lam, "bernoulli-lora-gd", grid, workers=2, **kw)

@@ -419,9 +419,9 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
             problem_params = {"m": problem.m, "n": problem.n, "seed": problem.seed, **problem.params,
                               **(problem_params or {})}
             problem = problem.family
-        elif workers != 1 or scheduler is not None:
-            raise InputError("workers", "a user's problem object runs in this process only (its functions "
-                             "need not pickle): use workers = 1")
+        elif (workers != 1 or scheduler is not None) and not _pickles(problem):
+            raise InputError("workers", "this problem object cannot be sent to worker processes (its functions do "
+                             "not pickle: module-level functions do, lambdas and closures do not): use workers = 1")
     workers = check_range("workers", workers, 1, 4096, integer=True)
     if theorem is not None and not isinstance(theorem, str):
         raise InputError("theorem", "sweeps take a theorem ID (the cache key and worker processes need a name); "
@@ -454,6 +454,16 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     table.attrs.update(computed=len(todo), cached=len(keys) - len(todo), repaired=len(repaired),
                        diverged=int((div > 0).sum()), store=str(store) if store else None)
     return table
+
+
+def _pickles(obj) -> bool:
+    import pickle
+
+    try:
+        pickle.dumps(obj)
+        return True
+    except Exception:                      # PicklingError, AttributeError (local objects), TypeError
+        return False
 
 
 def _execute(groups, workers, scheduler, progress):
