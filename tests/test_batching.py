@@ -133,3 +133,23 @@ def test_batched_equals_solo_on_torch_cpu():
               backend="torch", **KW)
     assert _assert_same(t, pr, "bernoulli-lora-gd", {"rank": 2}, ["p", "factor"], 60, 6, rtol=1e-12,
                         backend="torch") == 4
+
+
+def test_spec_and_cli_batch_option(tmp_path, capsys):
+    from theory_lab.cli import main
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('problem = "least-squares"\nmethod = "bernoulli-lora-gd"\niters = 20\nseeds = 4\nbatch = true\n'
+                    '[problem_params]\nm = 5\nn = 4\n[grid]\np = [0.3, 0.7]\n')
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "a.parquet"), "--quiet"]) == 0          # batched
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "b.parquet"), "--quiet", "--no-batch"]) == 0
+    cols = ["config", "seed", "iteration", "f_gap"]
+    a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
+    assert a[cols].equals(b[cols])
+    spec.write_text(spec.read_text().replace("batch = true", "batch = false"))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "c.parquet"), "--quiet"]) == 0
+    assert pd.read_parquet(tmp_path / "c.parquet")[cols].equals(a[cols])
+    spec.write_text(spec.read_text().replace("batch = false", 'batch = "yes"'))
+    capsys.readouterr()
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "d.parquet"), "--quiet"]) == 2
+    assert "batch" in capsys.readouterr().err

@@ -105,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="local worker processes")
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.add_argument("--no-batch", action="store_true",
+                    help="run one configuration at a time (default: configurations sharing a problem run batched)")
 
     fg = sub.add_parser("figures", help="make the paper-style figure set")
     fg.add_argument("names", nargs="*", help="figures to make (default: all)")
@@ -206,7 +208,8 @@ def _ints(text: str, field: str) -> list[int]:
 def _cmd_sweep(a) -> int:
     from .sweep import sweep_from_spec
 
-    table = sweep_from_spec(a.spec, out=a.out, workers=a.workers, scheduler=a.scheduler, progress=not a.quiet)
+    table = sweep_from_spec(a.spec, out=a.out, workers=a.workers, scheduler=a.scheduler, progress=not a.quiet,
+                            batch=False if a.no_batch else None)
     per = table.groupby("config").agg(verdict=("verdict", "first"), theorem=("theorem", "first"))
     counts = per.verdict.replace("", "no theorem").value_counts().to_dict()
     print(f"{table.attrs['computed']} configurations computed, {table.attrs['cached']} cached; "

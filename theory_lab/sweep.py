@@ -46,7 +46,8 @@ SPEC_KEYS = {"problem": (str, "a family name or a problems/NAME.toml path"), "me
              "theorem": (str, "a theorem ID"), "confidence": ((int, float), "a number in (0, 1)"),
              "backend": (str, "numpy or torch"), "device": (str, "cpu or cuda"), "dtype": (str, "float64 or float32"),
              "problem_params": (dict, "a table"), "method_params": (dict, "a table"),
-             "grid": (dict, "a table of lists"), "out": (str, "a parquet file path"), "description": (str, "text")}
+             "grid": (dict, "a table of lists"), "out": (str, "a parquet file path"), "description": (str, "text"),
+             "batch": ((bool, int), "true, false or an integer >= 1 (configurations per batch)")}
 
 
 # ------------------------------------------------------------------------------ configurations
@@ -581,7 +582,7 @@ def load_spec(path) -> dict[str, Any]:
             raise InputError(req, f"missing in {path}")
     for key, value in spec.items():
         types, what = SPEC_KEYS[key]
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and key != "batch") or not isinstance(value, types):
             raise InputError(key, f"got {value!r}; expected {what}")
     prob = spec["problem"]
     if prob.endswith(".toml") and not Path(prob).is_absolute():
@@ -590,8 +591,10 @@ def load_spec(path) -> dict[str, Any]:
     return spec
 
 
-def sweep_from_spec(path, out=None, workers: int = 1, scheduler=None, progress: bool = True) -> pd.DataFrame:
+def sweep_from_spec(path, out=None, workers: int = 1, scheduler=None, progress: bool = True,
+                    batch: bool | int | None = None) -> pd.DataFrame:
     spec = load_spec(path)
+    batch = spec.get("batch", True) if batch is None else batch
     out = out or spec.get("out") or str(Path("results") / (Path(path).stem + ".parquet"))
     return sweep(spec["problem"], spec["method"], spec.get("grid", {}) or {"p": [spec.get("method_params", {})
                                                                                    .get("p", 0.5)]},
@@ -599,7 +602,7 @@ def sweep_from_spec(path, out=None, workers: int = 1, scheduler=None, progress: 
                  scheduler=scheduler, seed=spec.get("seed", 0), theorem=spec.get("theorem"),
                  confidence=spec.get("confidence", 0.95), backend=spec.get("backend", "numpy"),
                  device=spec.get("device", "cpu"), dtype=spec.get("dtype", "float64"), progress=progress,
-                 problem_params=spec.get("problem_params"), method_params=spec.get("method_params"))
+                 problem_params=spec.get("problem_params"), method_params=spec.get("method_params"), batch=batch)
 
 
 __all__ = ["sweep", "sweep_from_spec", "load_spec", "Store", "expand_grid", "config_key", "ESTIMATORS"]
