@@ -253,6 +253,7 @@ def test_finite_sum_bad_input_names_the_field():
         tl.custom_problem(ls_f, ls_grad, shape=(M, N), finite_sum=dict(f_i=ls_f_i, n=NS, bogus=1))
 
 
+@pytest.mark.slow
 def test_sweep_of_a_users_problem_on_worker_processes():
     """Module-level functions pickle by reference, so the problem travels to worker processes and
     gives the in-process numbers; a lambda-based problem is refused with one line naming workers."""

@@ -28,6 +28,7 @@ def test_draws_are_inside_the_assumptions(tid):
             assert 0 < d.fraction < 1
 
 
+@pytest.mark.slow
 def test_campaign_finds_no_false_verdict_and_reproducers_reproduce(tmp_path):
     table = tl.fuzz(["GD-PL", "EXACT-ISO", "NS-CONST"], budget=5, seed=11, store=tmp_path / "f.parquet")
     assert len(table) >= 4 and not table.persisting.any()
@@ -65,6 +66,7 @@ def test_fuzz_bad_input():
         tl.fuzz(["NOPE"], budget=1)
 
 
+@pytest.mark.slow
 def test_fuzz_on_a_users_own_problems():
     """``problems=``: the campaign draws methods, p, ranks, sketches and stepsizes on the user's
     objects (a numpy quadratic and a finite sum); true theorems give no persisting false verdict,
