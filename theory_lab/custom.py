@@ -133,54 +133,23 @@ class CustomProblem(Problem):
 
     # ------------------------------------------------------------------ evaluation
     def value(self, W):
-        return self._call(self._f, W, vector=True)
+        return self._call(self._f, W)
 
     def grad(self, W):
         if self._grad is not None:
-            return self._call(self._grad, W, vector=False)
-        import torch
-
-        Wt = self._to_torch(W).detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            y = self._f(Wt)
-            (g,) = torch.autograd.grad(y.sum(), Wt)
-        return self._from_torch(g.detach(), W)
+            return self._call(self._grad, W)
+        return self._autograd(lambda Wt: self._f(Wt).sum(), W)
 
     # ------------------------------------------------------------------ finite sums
     def sample_values(self, W, idx):
         """f_i(W) for the samples idx (S, b): (S, b)."""
-        if self.kind == "torch":
-            import torch
-
-            out = self._f_i(self._to_torch(W), torch.as_tensor(np.asarray(idx) if isinstance(idx, np.ndarray)
-                                                               else idx.cpu(), dtype=torch.int64))
-            return self._from_torch(out.detach(), W)
-        Wn = W if isinstance(W, np.ndarray) else W.detach().cpu().numpy()
-        ix = idx if isinstance(idx, np.ndarray) else idx.detach().cpu().numpy()
-        out = np.asarray(self._f_i(Wn, ix), dtype=np.float64)
-        return out if isinstance(W, np.ndarray) else self.bk.asarray(out)
+        return self._call(self._f_i, W, idx)
 
     def batch_grad(self, W, idx):
         """(1/b) sum_{i in idx} grad f_i(W): (S, m, n) for idx (S, b)."""
         if self._grad_i is not None:
-            if self.kind == "torch":
-                import torch
-
-                G = self._grad_i(self._to_torch(W), torch.as_tensor(np.asarray(idx) if isinstance(idx, np.ndarray)
-                                                                    else idx.cpu(), dtype=torch.int64))
-                return self._from_torch(G.detach().mean(dim=1), W)
-            Wn = W if isinstance(W, np.ndarray) else W.detach().cpu().numpy()
-            ix = idx if isinstance(idx, np.ndarray) else idx.detach().cpu().numpy()
-            G = np.asarray(self._grad_i(Wn, ix), dtype=np.float64).mean(axis=1)
-            return G if isinstance(W, np.ndarray) else self.bk.asarray(G)
-        import torch
-
-        Wt = self._to_torch(W).detach().clone().requires_grad_(True)
-        it = torch.as_tensor(np.asarray(idx) if isinstance(idx, np.ndarray) else idx.cpu(), dtype=torch.int64)
-        with torch.enable_grad():
-            y = self._f_i(Wt, it).mean(dim=1).sum()
-            (g,) = torch.autograd.grad(y, Wt)
-        return self._from_torch(g.detach(), W)
+            return self._call(lambda *args: _mean_over_samples(self._grad_i(*args)), W, idx)
+        return self._autograd(lambda Wt, it: self._f_i(Wt, it).mean(dim=1).sum(), W, idx)
 
     def minibatch_grad(self, W, idx):
         if self._f_i is None:
@@ -192,13 +161,31 @@ class CustomProblem(Problem):
         G = parts[0] if not mid else xp.stack(parts, axis=1)
         return xp.reshape(G, (S,) + mid + (self.m, self.n))
 
-    def _call(self, fn, W, vector: bool):
+    # ------------------------------------------------------------------ numpy / torch plumbing
+    def _call(self, fn, W, idx=None):
+        """fn(W) or fn(W, idx) in the user's framework, returned in W's (array type and device)."""
         if self.kind == "torch":
-            out = fn(self._to_torch(W))
+            args = (self._to_torch(W),) + (() if idx is None else (self._to_torch_index(idx),))
+            out = fn(*args)
             return self._from_torch(out.detach() if hasattr(out, "detach") else out, W)
-        Wn = W if isinstance(W, np.ndarray) else W.detach().cpu().numpy()
-        out = np.asarray(fn(Wn), dtype=np.float64)
+        args = (_to_numpy(W),) + (() if idx is None else (_to_numpy(idx),))
+        out = np.asarray(fn(*args), dtype=np.float64)
         return out if isinstance(W, np.ndarray) else self.bk.asarray(out)
+
+    def _autograd(self, scalar, W, idx=None):
+        """The gradient of scalar(W[, idx]) (a torch function summing over the batch) by autograd."""
+        import torch
+
+        Wt = self._to_torch(W).detach().clone().requires_grad_(True)
+        args = (Wt,) + (() if idx is None else (self._to_torch_index(idx),))
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(scalar(*args), Wt)
+        return self._from_torch(g.detach(), W)
+
+    def _to_torch_index(self, idx):
+        import torch
+
+        return torch.as_tensor(np.asarray(idx) if isinstance(idx, np.ndarray) else idx.cpu(), dtype=torch.int64)
 
     def _to_torch(self, W):
         import torch
@@ -212,6 +199,15 @@ class CustomProblem(Problem):
 
     def _check_finite(self):                  # nothing generated: constants are the user's
         pass
+
+
+def _to_numpy(x):
+    return x if isinstance(x, np.ndarray) else x.detach().cpu().numpy()
+
+
+def _mean_over_samples(G):
+    """Per-sample gradients (S, b, m, n) -> their mean over the samples, in G's own framework."""
+    return G.mean(dim=1) if hasattr(G, "detach") else np.asarray(G, dtype=np.float64).mean(axis=1)
 
 
 def _detect(f, m: int, n: int) -> str:
