@@ -106,3 +106,31 @@ def writable_file(field: str, path) -> None:
     if not parent.is_dir():
         raise InputError(field, f"folder {str(parent)!r} does not exist; create it or choose another path")
     probe_writable(field, parent, repr(str(path)))
+
+
+def atomic_write(path, write, private: bool = False) -> None:
+    """Create ``path`` atomically: ``write(tmp)`` fills a temporary ``.<name>.<pid>.<random>.tmp`` in
+    the same folder (the pid lets a later run remove the leftovers of writers that died), which is
+    fsynced and renamed over ``path``; no reader ever sees half a file. The file gets the
+    permissions the umask gives a new file, or owner-only ones with ``private``. OSError propagates
+    and the temporary is removed."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import numpy as np
 
 from . import __version__
 from .check import judge
-from .errors import InputError, check_range, probe_writable, read_toml
+from .errors import InputError, atomic_write, check_range, probe_writable, read_toml
 from .estimators import ESTIMATORS
 from .methods import METHODS, Method, method_parameters
 from .plan import MAX_SEED, available_bytes, estimate_bytes, make_plan
@@ -370,22 +369,8 @@ def _alive(pid: int) -> bool:
 
 
 def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` atomically (temporary named after this pid, fsync, rename), with
-    the permissions the umask gives a new file (mkstemp's own are 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.chmod(tmp, 0o666 & ~umask)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write ``frame`` to ``path`` atomically, with the umask's permissions (``errors.atomic_write``)."""
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 # ------------------------------------------------------------------------------ the sweep

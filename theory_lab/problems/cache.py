@@ -25,10 +25,11 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import atomic_write
 
 ENV_DIR = "THEORY_LAB_CACHE"
 ENV_MIN_SECONDS = "THEORY_LAB_CACHE_MIN_SECONDS"
@@ -123,28 +124,21 @@ def load(key: str):
 
 
 def store(key: str, state: dict) -> bool:
-    """Write ``state`` under ``key`` atomically; False (and nothing written) if the folder is not
-    writable."""
+    """Write ``state`` under ``key`` atomically and owner-only (``errors.atomic_write``); False (and
+    nothing written) if the folder is not writable."""
     folder = cache_dir()
     if folder is None:
         return False
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.{os.getpid()}.", suffix=".tmp", dir=folder)
-    except OSError:
-        return False
-    try:
-        with os.fdopen(fd, "wb") as fh:
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:
             pickle.dump({**state, "_cache_key": key}, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / f"{key}.pkl")
+
+    try:
+        atomic_write(folder / f"{key}.pkl", write, private=True)
         return True
     except OSError:
         return False
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
 
 
 @contextlib.contextmanager
