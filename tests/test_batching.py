@@ -153,3 +153,16 @@ def test_spec_and_cli_batch_option(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sweep", str(spec), "--out", str(tmp_path / "d.parquet"), "--quiet"]) == 2
     assert "batch" in capsys.readouterr().err
+
+
+def test_sgd_nc_weights_differ_per_trajectory():
+    """SGD-NC's weight u depends on the stepsize, so a factor grid batches different u: the
+    weighted average must still be each configuration's own (relative 1e-12)."""
+    pr = tl.make_problem("linreg-noncvx", m=5, n=4, n_samples=30)
+    plans = [make_plan(pr, tl.Method("bernoulli-lora-sgd", p=0.5, rank=2, batch=3, factor=f), 60, 5)
+             for f in (0.5, 1.0)]
+    assert plans[0].theorem.id == "SGD-NC" and plans[0].weight_u != plans[1].weight_u > 0
+    for plan, got in zip(plans, execute_batch(plans)):
+        alone = execute(plan)
+        for name in ("wavg_grad_sq", "avg_grad_sq", "f_gap"):
+            np.testing.assert_allclose(got.metrics[name], alone.metrics[name], rtol=1e-12, atol=0, err_msg=name)

@@ -159,7 +159,7 @@ def _merge(plans: list[Plan]) -> _Merged:
     sizes = [pl.seeds for pl in plans]
 
     def vector(values, ndim):
-        """A per-trajectory array (S,) or (S, 1, 1) where values differ, else the common scalar."""
+        """A per-trajectory device array (S,) or (S, 1, 1) where values differ, else the common scalar."""
         if all(v == values[0] for v in values):
             return values[0]
         arr = np.repeat(np.asarray(values, dtype=np.float64), sizes)
@@ -171,8 +171,7 @@ def _merge(plans: list[Plan]) -> _Merged:
     method = method.batched(coin_p=vector([pl.method.p for pl in plans], 1), estimator=est.batched(**vec))
     gammas = [pl.stepsize.gamma for pl in plans]
     stepsize = first.stepsize if len(plans) == 1 else FixedStepsize(vector(gammas, 3), "batched")
-    u = [pl.weight_u for pl in plans]
-    weight_u = u[0] if all(v == u[0] for v in u) else np.repeat(np.asarray(u, dtype=np.float64), sizes)
+    weight_u = vector([pl.weight_u for pl in plans], 1)
     streams = Streams.concat([Streams(bk, pl.seed, np.arange(pl.seed_offset, pl.seed_offset + pl.seeds))
                               for pl in plans])
     return _Merged(problem=first.problem, method=method, stepsize=stepsize, metrics=first.metrics,
@@ -364,8 +363,7 @@ class _Accumulators:
     def accumulate(self, t, gap):
         xp, gsq, u = self.xp, self.gsq, self.plan.weight_u
         if self.need_gsq:
-            w_t = (1.0 + u) ** (-(t + 1)) if not np.isscalar(u) or u > 0 else 1.0
-            w_t = w_t if np.isscalar(w_t) else self.bk.asarray(w_t)
+            w_t = (1.0 + u) ** (-(t + 1)) if not np.isscalar(u) or u > 0 else 1.0   # u: per trajectory on the device
             self.cum = self.cum + gsq
             self.wcum = self.wcum + w_t * gsq
             self.wtot += w_t

@@ -206,8 +206,9 @@ def _frame(config: Config, plan, result) -> pd.DataFrame:
         verdict, theorem_id = rep.verdict, rep.theorem
         if rep.bound_curve is not None:
             bound = dict(zip(rep.checkpoints.tolist(), np.asarray(rep.bound_curve, float).tolist()))
-    its = np.tile(result.checkpoints, result.seeds)
-    extra = {"bound": np.array([bound.get(i, np.nan) for i in its.tolist()], float) if bound else np.nan,
+    # the bound per checkpoint (NaN where the theorem skips one), repeated for every seed's rows
+    per_ck = [bound.get(int(c), np.nan) for c in result.checkpoints] if bound else None
+    extra = {"bound": np.tile(np.asarray(per_ck, float), result.seeds) if bound else np.nan,
              "theorem": theorem_id, "verdict": verdict, "lam_min": result.lam_min,
              "diverged": result.diverged("f_gap") if "f_gap" in result.metrics else 0, "config": config.key,
              **{k: (v if not isinstance(v, (list, dict)) else json.dumps(v)) for k, v in config.params.items()}}
