@@ -72,10 +72,13 @@ def test_threshold_and_off(tmp_path):
 
 def test_concurrent_builds_agree_and_leave_one_entry(tmp_path):
     """Four processes build the same problem at once: one builds, the others wait on the lock and
-    load its entry; nobody sees half a file."""
+    load its entry (the lock threshold lowered so this small problem takes it); nobody sees half
+    a file."""
     folder = tmp_path / "c"
     code = textwrap.dedent("""
         import theory_lab as tl
+        from theory_lab.problems import cache
+        cache.configure(lock_bytes=0)
         p = tl.make_problem("linreg-noncvx", m=6, n=5, n_samples=300, seed=9)
         print(p.fingerprint())
     """)
@@ -89,3 +92,10 @@ def test_concurrent_builds_agree_and_leave_one_entry(tmp_path):
     assert not list(folder.glob(".*.tmp"))
     cache.configure(directory=folder, min_seconds=0.0)
     assert tl.make_problem("linreg-noncvx", m=6, n=5, n_samples=300, seed=9).fingerprint() == prints.pop()
+
+
+def test_small_builds_take_no_lock(cache_dir):
+    """Below lock_bytes a build neither waits nor leaves a lock file (a fuzz campaign builds
+    thousands of small problems)."""
+    tl.make_problem("least-squares", m=4, n=3, seed=11)
+    assert not list(cache_dir.glob("*.lock")) if cache_dir.exists() else True

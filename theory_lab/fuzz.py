@@ -165,8 +165,8 @@ def _problem_params(rng: np.random.Generator, family: str) -> dict:
     return out
 
 
-def _method_params(rng: np.random.Generator, method: str, family: str, prob: dict, problem=None) -> dict:
-    m, n = (problem.m, problem.n) if problem is not None else (prob["m"], prob["n"])
+def _method_params(rng: np.random.Generator, method: str, family: str, problem) -> dict:
+    m, n = problem.m, problem.n
     u = rng.random()
     p = 0.0 if u < 0.15 else 1.0 if u < 0.3 else float(rng.uniform(0, 1))
     laws = [str(rng.choice(LAWS)), str(rng.choice(LAWS))]
@@ -185,7 +185,7 @@ def _method_params(rng: np.random.Generator, method: str, family: str, prob: dic
             out["q"] = float(rng.uniform(0.05, 1.0))
     elif est == "mvr":
         out["momentum"] = float(np.exp(rng.uniform(np.log(0.02), 0)))
-        if family != "softmax-regression" and not (problem is not None and getattr(problem, "sigma2", None)):
+        if not (problem.is_finite_sum and getattr(problem, "sigma2", None)):     # MVR's own "auto" rule
             out.update(noise="additive", noise_std=float(np.exp(rng.uniform(-3, -0.5))))
     elif est in ("qgd", "marina"):
         d = m * n
@@ -225,7 +225,7 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
         prob = _problem_params(rng, family)
         try:
             pr = _build_problem(family, prob)
-            params = _method_params(rng, method, family, prob, pr)
+            params = _method_params(rng, method, family, pr)
             if th.estimator == "subgradient":
                 polyak = th.id.endswith("POLYAK")
                 params["stepsize"] = "polyak" if polyak else "constant"

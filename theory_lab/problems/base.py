@@ -80,10 +80,13 @@ class Problem:
         self.validate()
         from . import cache
 
-        key = cache.problem_key(self) if cache.cache_dir() is not None else None
-        state = cache.load(key) if key is not None else None
-        if state is None and key is not None:
-            with cache.building(key):                  # a concurrent build of the same problem: wait, load
+        if cache.cache_dir() is None:
+            self._build_all()
+            return
+        key = cache.problem_key(self)
+        state = cache.load(key)
+        if state is None:
+            with cache.building(key, self.host_bytes()):   # a large build under way elsewhere: wait, load
                 state = cache.load(key)
                 if state is None:
                     start = time.perf_counter()
@@ -92,11 +95,8 @@ class Problem:
                         self.fingerprint()
                         cache.store(key, self.__getstate__())
                     return
-        if state is not None:
-            state.pop("_cache_key", None)
-            self.__dict__.update(state)
-            return
-        self._build_all()
+        state.pop("_cache_key", None)
+        self.__dict__.update(state)
 
     def _build_all(self) -> None:
         """Generate data and constants (``build``), shards, and check them."""

@@ -11,14 +11,17 @@ scikit-learn's versions (their random generators make the data).
   :func:`configure` sets it (and the build-time threshold) from Python.
 * Only builds slower than ``min_seconds`` (default 1 s; ``$THEORY_LAB_CACHE_MIN_SECONDS``) are
   stored: small problems build faster than they load.
-* Safe under concurrent builds: a build holds an exclusive ``flock`` on ``KEY.lock``, so a second
-  process asking for the same problem waits and then loads the first one's file; entries are
-  written to a temporary file and renamed, so a reader never sees half an entry. An entry that
+* Safe under concurrent builds: entries are written to a temporary file and renamed, so a reader
+  never sees half an entry. A problem whose data reach ``lock_bytes`` (default 64 MiB, estimated by
+  ``Problem.host_bytes`` before building) is built under an exclusive ``flock`` on ``KEY.lock``, so a
+  second process asking for it waits and then loads the first one's file instead of building it
+  again; small problems build without a lock (and leave no lock file). An entry that
   cannot be read is removed (one line on stderr) and the problem is rebuilt.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import inspect
 import json
@@ -37,11 +40,15 @@ FORMAT = 1
 _settings: dict = {}
 
 
-def configure(directory=None, min_seconds: float | None = None, enabled: bool | None = None) -> None:
-    """Set the cache folder, the build-time threshold above which a problem is stored, and whether
-    the cache is used at all (overrides the environment for this process)."""
+def configure(directory=None, min_seconds: float | None = None, enabled: bool | None = None,
+              lock_bytes: int | None = None) -> None:
+    """Set the cache folder, the build-time threshold above which a problem is stored, whether the
+    cache is used at all, and the data size from which builds wait on each other (overrides the
+    environment for this process)."""
     if directory is not None:
         _settings["dir"] = Path(directory)
+    if lock_bytes is not None:
+        _settings["lock_bytes"] = int(lock_bytes)
     if min_seconds is not None:
         _settings["min_seconds"] = float(min_seconds)
     if enabled is not None:
@@ -72,10 +79,19 @@ def min_seconds() -> float:
         return 1.0
 
 
+def lock_bytes() -> int:
+    return _settings.get("lock_bytes", 64 * 2 ** 20)
+
+
 def generator_version(cls) -> str:
     """The declared version and a hash of the source that builds ``cls`` (its module, the base
-    class's and the regularisers')."""
-    h = hashlib.sha256(str(getattr(cls, "generator_version", 1)).encode())
+    class's and the regularisers'; read once per process)."""
+    return f"{getattr(cls, 'generator_version', 1)}:{_source_hash(cls)}"
+
+
+@functools.lru_cache(maxsize=None)
+def _source_hash(cls) -> str:
+    h = hashlib.sha256()
     for obj in (cls, *cls.__mro__[1:]):
         mod = sys.modules.get(obj.__module__)
         if mod is None or not mod.__name__.startswith("theory_lab"):
@@ -89,15 +105,22 @@ def generator_version(cls) -> str:
     return h.hexdigest()[:16]
 
 
-def problem_key(problem) -> str:
+@functools.lru_cache(maxsize=1)
+def _sklearn_version() -> str | None:
     from importlib import metadata
 
     try:
-        skv = metadata.version("scikit-learn")          # (importing sklearn itself takes seconds)
+        return metadata.version("scikit-learn")         # (importing sklearn itself takes seconds)
     except metadata.PackageNotFoundError:
-        skv = None
+        return None
+
+
+def problem_key(problem) -> str:
+    """The cache key (the source hashes and versions are computed once per process: keys are made
+    for every problem built, thousands in a fuzz campaign)."""
     blob = json.dumps([FORMAT, problem.family, problem.m, problem.n, problem.seed, problem.params,
-                       generator_version(type(problem)), np.__version__, skv], sort_keys=True, default=str)
+                       generator_version(type(problem)), np.__version__, _sklearn_version()], sort_keys=True,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -142,11 +165,12 @@ def store(key: str, state: dict) -> bool:
 
 
 @contextlib.contextmanager
-def building(key: str):
-    """Hold the build lock of ``key`` (other processes building the same problem wait)."""
+def building(key: str, nbytes: int):
+    """Hold the build lock of ``key`` when the problem's data reach ``lock_bytes`` (other processes
+    building the same problem wait); smaller builds are not serialised."""
     folder = cache_dir()
     lock = None
-    if folder is not None:
+    if folder is not None and nbytes >= lock_bytes():
         try:
             import fcntl
 
