@@ -166,3 +166,31 @@ def test_sgd_nc_weights_differ_per_trajectory():
         alone = execute(plan)
         for name in ("wavg_grad_sq", "avg_grad_sq", "f_gap"):
             np.testing.assert_allclose(got.metrics[name], alone.metrics[name], rtol=1e-12, atol=0, err_msg=name)
+
+
+def test_batched_sweep_still_catches_a_wrong_bound():
+    """A GD-PL whose contraction runs twice as fast (registered so a sweep can name it) comes out
+    violated for every grid point of a batched sweep, with the verdicts of solo checks; the true
+    GD-PL holds there."""
+    from pathlib import Path
+
+    from helpers import mutate
+    from theory_lab.theorems import THEOREMS, register
+
+    pr = tl.load_problem(Path(__file__).parent.parent / "problems" / "appendix_iso.toml")
+    wrong = mutate("GD-PL", rate=2.0)
+    register(wrong)
+    try:
+        grid, kw = {"p": [0.3, 0.7], "factor": [0.8, 1.0]}, dict(iters=40, seeds=1000, progress=False)
+        mp = {"rank": 2}
+        bad = tl.sweep(pr, "bernoulli-lora-gd", grid, theorem=wrong.id, method_params=mp, **kw)
+        good = tl.sweep(pr, "bernoulli-lora-gd", grid, theorem="GD-PL", method_params=mp, **kw)
+        per = bad.groupby("config").first()
+        assert set(per.verdict) == {"violated"} and len(per) == 4
+        assert "violated" not in set(good.verdict)
+        row = per.iloc[0]
+        solo = tl.check(pr, tl.Method("bernoulli-lora-gd", p=row.p, rank=2, factor=row.factor), iters=40, seeds=1000,
+                        theorem=wrong)
+        assert solo.verdict == "violated"
+    finally:
+        THEOREMS.pop(wrong.id, None)

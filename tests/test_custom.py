@@ -206,6 +206,11 @@ def test_finite_sum_is_certified_and_sgd_pl_holds_with_minibatches():
                    confidence=TRUE_CONFIDENCE)
     assert res.theorem == "SGD-PL" and res.verdict in ("holds", "tight"), res.reason
     # the constants handed to the bound are the declared ones: A = nu L_max, C = 2 nu L_max delta_inf
+    # and a bound 20% too optimistic on the same objective and runs must come out violated
+    from helpers import mutate
+    wrong = tl.check(pr, tl.Method("bernoulli-lora-sgd", p=0.5, rank=1, batch=5), iters=200, seeds=200,
+                     theorem=mutate("SGD-PL", scale=0.8), seed=7)
+    assert wrong.verdict == "violated", wrong.table()
     from theory_lab.plan import make_plan
     c = make_plan(pr, tl.Method("bernoulli-lora-sgd", p=0.5, rank=1, batch=5), 200, 200).constants
     nu = (NS - 5) / (5 * (NS - 1))
