@@ -158,8 +158,8 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
             v = np.multiply(m1, m1)
             np.subtract(m2, v, out=v)
             np.maximum(v, 0.0, out=v)
-            v *= c1
-            v /= c2
+            v *= c1                                         # x S / (S - 1) / S, in the plain formula's
+            v /= c2                                         # order of operations (the same rounding)
             v /= c1
             np.sqrt(v, out=v)                               # se* of every resample
             T = np.subtract(m1, mean)
@@ -185,7 +185,8 @@ def _order_statistics(T: np.ndarray, i_lo: int, i_hi: int) -> tuple[np.ndarray, 
     head = np.partition(T[:, :sub], (i_lo, sub - 1 - n_top), axis=1)
     # at least i_lo + 1 values of the row are <= thr_lo, and n_top + 1 are >= thr_hi
     thr_lo, thr_hi = head[:, i_lo], head[:, sub - 1 - n_top]
-    return _kth_of_selected(T, T <= thr_lo[:, None], i_lo, False), _kth_of_selected(T, T >= thr_hi[:, None], n_top, True)
+    return (_kth_of_selected(T, T <= thr_lo[:, None], i_lo, False),
+            _kth_of_selected(T, T >= thr_hi[:, None], n_top, True))
 
 
 def _kth_of_selected(T: np.ndarray, mask: np.ndarray, k: int, largest: bool) -> np.ndarray:
