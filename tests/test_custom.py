@@ -272,3 +272,19 @@ def test_sweep_of_a_users_problem_on_worker_processes():
     lam = tl.custom_problem(lambda W: 0.5 * (W ** 2).sum(axis=(1, 2)), lambda W: W, shape=(3, 2), L=1.0)
     with pytest.raises(tl.InputError, match="workers"):
         tl.sweep(lam, "bernoulli-lora-gd", grid, workers=2, **kw)
+
+
+def test_page_on_a_sum_without_l_pm_is_not_applicable_with_a_reason():
+    """Found by fuzzing random user finite sums: PAGE's constant V = nu L_pm^2 on a sum that does
+    not declare L_pm crashed the plan. It must be not-applicable with a note naming L_pm; declared,
+    PAGE-PL holds."""
+    pr = ls_problem()
+    res = tl.check(pr, tl.Method("bernoulli-lora-page", p=0.5, rank=1, batch=5, stepsize=0.05), iters=40, seeds=20)
+    assert res.verdict == "not-applicable" and any("L_pm" in n for n in res.notes), (res.reason, res.notes)
+    # L_pm^2 = lambda_max(mean_i ||x_i||^2 x_i x_i^T - Sigma^2) for these summands (THEORY.md 3, as linreg)
+    second = (XS * np.sum(XS ** 2, axis=1)[:, None]).T @ XS / NS
+    L_pm = float(np.sqrt(max(np.linalg.eigvalsh(second - SIG @ SIG)[-1], 0.0)))
+    ok = ls_problem(L_pm=L_pm)
+    res = tl.check(ok, tl.Method("bernoulli-lora-page", p=0.5, rank=1, batch=5), iters=150, seeds=200,
+                   confidence=TRUE_CONFIDENCE)
+    assert res.theorem == "PAGE-PL" and res.verdict in ("holds", "tight"), res.reason

@@ -135,7 +135,11 @@ def make_plan(problem, method: Method, iters: int = 500, seeds: int = 64, seed: 
         if reason is None and c.lam_min <= 0:
             reason = f"lam_min^p = {c.lam_min:.3g}: assumption A3 (lam_min > 0) fails"
         if reason is None and not stepsize.per_step:
-            reason = th.stepsize_reason(c)
+            try:
+                reason = th.stepsize_reason(c)
+            except (TypeError, ZeroDivisionError) as exc:      # a constant the condition needs is unknown
+                reason = f"{th.id}'s stepsize condition cannot be evaluated here ({exc}): a constant it needs " \
+                         "is not known for this problem"
     u = float(th.weight_u(c)) if th is not None and th.weight_u is not None and reason is None else 0.0
     ck = default_checkpoints(iters) if checkpoints is None else np.unique(
         np.clip(np.asarray(checkpoints, dtype=int), 0, iters).tolist() + [0, iters])
@@ -176,6 +180,9 @@ def _certified(problem: Problem):
             values["delta_inf"] = max(f_inf - lower, 0.0)
             if problem.f_star is None:
                 notes.append(f"delta_inf = f* - f_i_lower uses the best value L-BFGS found for f* ({f_inf:.6g})")
+    if problem.is_finite_sum and problem.L_pm is None:
+        notes.append("L_pm is not declared (finite_sum['L_pm']): bounds that need it (PAGE, MVR with minibatches) "
+                     "cannot be evaluated")
     if problem.is_finite_sum and problem.delta_inf is None and "delta_inf" not in values:
         notes.append("delta_inf is unknown (declare finite_sum['delta_inf'], or 'f_i_lower', a lower bound of every "
                      "summand): bounds that need it (SGD with minibatches) cannot be evaluated")

@@ -49,7 +49,8 @@ class PAGE(Estimator):
     def constants(self, problem):
         p = self.params
         nu = finite_population_nu(problem.n_samples, p["batch"], p["replacement"])
-        return dict(q=p["q"], b=p["batch"], nu=nu, V=nu * problem.L_pm ** 2, e0=0.0)
+        V = None if problem.L_pm is None else nu * problem.L_pm ** 2      # None: a user's sum without L_pm
+        return dict(q=p["q"], b=p["batch"], nu=nu, V=V, e0=0.0)
 
 
 @register
@@ -107,4 +108,4 @@ class MVR(Estimator):
             return dict(a=p["momentum"], sigma2=s2, L_pm_mvr=0.0, e0=0.0)
         s2 = getattr(problem, "sigma2", None)
         return dict(a=p["momentum"], sigma2=None if s2 is None else s2 / p["batch"],
-                    L_pm_mvr=problem.L_pm / p["batch"] ** 0.5, e0=0.0)
+                    L_pm_mvr=None if problem.L_pm is None else problem.L_pm / p["batch"] ** 0.5, e0=0.0)
