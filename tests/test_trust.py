@@ -96,29 +96,57 @@ def test_overflowing_values_count_as_diverged():
 
 
 def test_bootstrap_t_equals_its_plain_definition():
-    """The blocked bootstrap-t with tail selection gives the order statistics of the plain
-    computation: every resample's studentized mean, np.quantile 'lower' / 'higher'."""
+    """The bootstrap-t (distinct resamples counted by multiplicity, centred moments or seed pairs,
+    blocked, tail selection) gives the order statistics of the plain computation done carefully:
+    every resample's studentized mean in extended precision with a two-pass variance, se* = 0
+    exactly where the resample's values are all equal (T* = +-inf by the sign of mean* - mean),
+    np.quantile 'lower' / 'higher'."""
     from theory_lab.verify import _order_statistics, _resampling_weights, bootstrap_t
 
     rng = np.random.default_rng(3)
-    for S, K in [(8, 301), (30, 40), (120, 9)]:
+    for S, K in [(5, 60), (8, 301), (10, 50), (30, 40), (120, 9)]:
         X = rng.lognormal(0.0, 1.5, size=(S, K))
         X[:, 0] = 2.0                                   # a constant column: se* = 0 everywhere
+        X[:, 1] = np.round(X[:, 1])                     # ties: resamples of one repeated value
+        X[: S // 2, 2] = 0.0                            # half the seeds exactly zero
         a = 0.05 / K
         lo, hi = bootstrap_t(X, a)
         B = int(min(20_000, max(2_000, np.ceil(20 / a)), max(2_000, 8_000_000 // S)))
-        Wt = _resampling_weights(S, B, 20261129).T                  # (B, S)
-        m1, m2 = Wt @ X, Wt @ (X * X)
-        with np.errstate(all="ignore"):
-            T = (m1 - X.mean(axis=0)) / np.sqrt(np.maximum(m2 - m1 * m1, 0.0) * S / (S - 1) / S)
-        T = np.where(np.isfinite(T), T, np.where(m1 > X.mean(axis=0), np.inf, -np.inf))
-        ref_lo = np.nan_to_num(np.quantile(T, a, axis=0, method="lower"), nan=-np.inf)
-        ref_hi = np.nan_to_num(np.quantile(T, 1 - a, axis=0, method="higher"), nan=np.inf)
-        np.testing.assert_allclose(lo, ref_lo, rtol=1e-9)
-        np.testing.assert_allclose(hi, ref_hi, rtol=1e-9)
+        Wt = _resampling_weights(S, B, 20261129).T                  # (B, S), rows sum to 1
+        sel = Wt > 0
+        cols = np.r_[0, 1, 2, rng.choice(np.arange(3, K), size=min(K - 3, 30), replace=False)]
+        cols = cols if S <= 10 else cols[cols >= 3]     # exact se* = 0 up to S = 10 (seed pairs)
+        ref_lo, ref_hi = np.empty(cols.size), np.empty(cols.size)
+        for i, k in enumerate(cols):
+            x = X[:, k].astype(np.longdouble)
+            m = Wt @ x
+            var = np.einsum("bs,bs->b", Wt, (x[None, :] - m[:, None]) ** 2)
+            d = m - x.mean()
+            one_value = np.max(np.where(sel, X[:, k], -np.inf), axis=1) == np.min(np.where(sel, X[:, k], np.inf), axis=1)
+            # such a resample's mean* is its one value, exactly
+            d = np.where(one_value, X[np.argmax(sel, axis=1), k] - x.mean(), d)
+            with np.errstate(all="ignore"):
+                T = (d / np.sqrt(var / (S - 1))).astype(float)
+            T = np.where(one_value | ~np.isfinite(T), np.where(d > 0, np.inf, -np.inf), T)
+            ref_lo[i] = np.quantile(T, a, method="lower")
+            ref_hi[i] = np.quantile(T, 1 - a, method="higher")
+        ref_lo, ref_hi = np.nan_to_num(ref_lo, nan=-np.inf), np.nan_to_num(ref_hi, nan=np.inf)
+        np.testing.assert_allclose(lo[cols], ref_lo, rtol=1e-9)
+        np.testing.assert_allclose(hi[cols], ref_hi, rtol=1e-9)
+        assert lo[0] == hi[0] == -np.finfo(float).max     # constant column: every T* = -inf
     T = rng.standard_normal((5, 20_000))
     T[0, :40], T[1, :25], T[2] = np.inf, -np.inf, 1.0
     for k in (0, 3, 17):
         got = _order_statistics(T, k, 20_000 - 1 - k)
         part = np.partition(T, (k, 20_000 - 1 - k), axis=1)
         assert np.array_equal(got[0], part[:, k]) and np.array_equal(got[1], part[:, 20_000 - 1 - k])
+    # columns that stand for several equal draws: as the partition of the draws written out
+    T = np.round(rng.standard_normal((6, 3_000)), 2)      # ties between columns as well
+    T[0, :30], T[1, :12] = np.inf, -np.inf
+    counts = rng.integers(1, 9, size=3_000)
+    draws = np.repeat(T, counts, axis=1)
+    n = draws.shape[1]
+    for k in (0, 3, 40, 2_000):
+        got = _order_statistics(T, k, n - 1 - k, counts)
+        part = np.partition(draws, (k, n - 1 - k), axis=1)
+        assert np.array_equal(got[0], part[:, k]) and np.array_equal(got[1], part[:, n - 1 - k])

@@ -134,70 +134,127 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
     The bootstrap-t interval is [mean - q_{1-a} SE, mean - q_a SE]: on right-skewed samples its upper
     end moves up, where the t-interval's is too low. B grows with 1/a (at least 20 resamples beyond
     the quantile, at most 20,000); resampling weights are multinomial, so every resample's moments
-    are one matrix product. Fixed seed: verdicts are deterministic."""
+    are one matrix product. Fixed seed: verdicts are deterministic.
+
+    With few seeds many of the B resamples repeat (S = 8: 4,585 distinct of 20,000): each distinct
+    resample's T* is computed once and counted as often as it was drawn, which gives the same order
+    statistics as computing all B."""
     S, K = X.shape
     B = int(min(20_000, max(2_000, math.ceil(20 / a)), max(2_000, 8_000_000 // S)))   # <= 64 MB of weights
-    WtT = _resampling_weights(S, B, seed)                 # (S, B)
+    WtT, counts = _distinct_resamples(S, B, seed)         # (S, U), multiplicities (U,) or None (all 1)
+    U = WtT.shape[1]
     i_lo, i_hi = int(math.floor(a * (B - 1))), int(math.ceil((1 - a) * (B - 1)))   # "lower" / "higher"
     lo, hi = np.empty(K), np.empty(K)
+    # Centred values: the weights of a resample sum to one, so (X - mean) @ w is mean* - mean. The
+    # resampled variance var* = sum_{s<t} w_s w_t (x_s - x_t)^2 is a sum of non-negative terms: no
+    # cancellation where a resample piles on a few close values (the tails of T*), and exactly 0
+    # where its values are all equal. With many seeds (too many pairs) it is E* x^2 - (E* x)^2 of
+    # the centred values, where such resamples are too rare to reach the tails.
     XT = np.ascontiguousarray(X.T)                         # (K, S): every row one column of X
-    X2T, means = XT * XT, XT.mean(axis=1)[:, None]
-    # Columns in blocks whose (block, B) arrays stay in cache (about 1 MB each). With few seeds the
-    # weights are small and each block has its own product; with many, one GEMM for all columns
-    # (re-reading S x B weights per block would cost more than the products save).
-    step = max(1, 131_072 // B)
+    XT = XT - XT.mean(axis=1)[:, None]
+    pairwise = S <= _PAIRWISE_MAX_S
+    if pairwise:
+        s_, t_ = np.triu_indices(S, 1)
+        Q, WQ = (XT[:, s_] - XT[:, t_]) ** 2, _pair_weights(S, B, seed)     # (K, pairs), (pairs, U)
+    else:
+        Q, WQ = XT * XT, WtT
+    # Columns in chunks whose (chunk, U) arrays stay in cache, in buffers allocated once (a fresh
+    # large array per chunk costs page faults that exceed the arithmetic); the order statistics of
+    # a few chunks at once. With few seeds each chunk has its own products; with many, one GEMM for
+    # all columns (re-reading S x U weights per chunk would cost more than the products save).
+    step = max(1, _CHUNK // U)
+    group = step * max(1, _RANK_CHUNKS)
     whole = S > 64
     if whole:
-        M1, M2 = XT @ WtT, X2T @ WtT
-    c1, c2 = float(S), float(S - 1)
-    for j in range(0, K, step):
-        sl = slice(j, j + step)
-        m1, m2 = (M1[sl], M2[sl]) if whole else (XT[sl] @ WtT, X2T[sl] @ WtT)     # resampled moments
-        mean = means[sl]
-        with np.errstate(all="ignore"):
-            v = np.multiply(m1, m1)
-            np.subtract(m2, v, out=v)
-            np.maximum(v, 0.0, out=v)
-            v *= c1                                         # x S / (S - 1) / S, in the plain formula's
-            v /= c2                                         # order of operations (the same rounding)
-            v /= c1
-            np.sqrt(v, out=v)                               # se* of every resample
-            T = np.subtract(m1, mean)
-            np.divide(T, v, out=T)                          # T* = (mean* - mean) / se*
-        bad = ~np.isfinite(T)
-        if bad.any():
-            T[bad] = np.where(m1[bad] > np.broadcast_to(mean, T.shape)[bad], np.inf, -np.inf)
-        # order statistics (no interpolation: between two infinite T* it would give NaN)
-        lo[sl], hi[sl] = _order_statistics(T, i_lo, i_hi)
+        D, E = XT @ WtT, Q @ WQ
+    else:
+        bd, be = np.empty((step, U)), np.empty((step, U))
+    bt = np.empty((min(group, K), U))
+    scale = math.sqrt(S - 1)                               # SE* = sqrt(var* / (S - 1))
+    for g in range(0, K, group):
+        for j in range(g, min(g + group, K), step):
+            n = min(step, K - j)
+            sl = slice(j, j + n)
+            if whole:
+                d, e = D[sl], E[sl]
+            else:
+                d, e = np.matmul(XT[sl], WtT, out=bd[:n]), np.matmul(Q[sl], WQ, out=be[:n])
+            T = bt[j - g:j - g + n]
+            with np.errstate(all="ignore"):
+                if pairwise:
+                    np.sqrt(e, out=T)                       # e is var*
+                else:
+                    np.multiply(d, d, out=T)
+                    np.subtract(e, T, out=T)                # var* (rounding may leave it below 0: NaN)
+                    np.sqrt(T, out=T)
+                np.divide(d, T, out=T)                      # T* / sqrt(S - 1), scaled after ranking
+            if not np.isfinite(T).all():                    # se* = 0: T* is +-inf by the sign of mean* - mean
+                bad = ~np.isfinite(T)
+                T[bad] = np.where(d[bad] > 0, np.inf, -np.inf)
+        # order statistics (no interpolation: between two infinite T* it would give NaN); a positive
+        # factor keeps the order, so the scale is applied to the two values only
+        n = min(group, K - g)
+        lo[g:g + n], hi[g:g + n] = _order_statistics(bt[:n], i_lo, i_hi, counts)
+    with np.errstate(invalid="ignore"):
+        lo *= scale
+        hi *= scale
     return np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)
 
 
-def _order_statistics(T: np.ndarray, i_lo: int, i_hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """The i_lo-th and i_hi-th smallest of every row of T (0-based), exactly as a full partition
-    gives them, in about one pass when both lie in the tails: a first partition of a tenth of the
-    row bounds each from the right side, and only the few values beyond that bound are selected."""
-    B = T.shape[1]
-    n_top = B - 1 - i_hi
-    sub = B // 10
-    if sub < 10 * (max(i_lo, n_top) + 1):                 # not in the tails: plain partition
-        part = np.partition(T, (i_lo, i_hi), axis=1)
-        return part[:, i_lo], part[:, i_hi]
+#: elements per chunk of ``bootstrap_t`` (a few such float64 arrays fit in a core's L2 cache), and
+#: chunks per ranking (fewer, larger calls of ``_order_statistics``)
+_CHUNK, _RANK_CHUNKS = 32_768, 4
+#: up to this many seeds ``bootstrap_t`` forms var* from pairs of seeds (S (S - 1) / 2 products)
+_PAIRWISE_MAX_S = 10
+
+
+def _order_statistics(T: np.ndarray, i_lo: int, i_hi: int, counts: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The i_lo-th and i_hi-th smallest (0-based) of every row's draws, where column u of T stands
+    for ``counts[u]`` equal draws (None: one each), exactly as a full partition of all draws gives
+    them. In about one pass when both lie in the tails: a first partition of a tenth of the columns
+    bounds each from the right side (every column there is at least one draw), and only the few
+    values beyond that bound are ranked."""
+    U = T.shape[1]
+    n_draws = U if counts is None else int(counts.sum())
+    n_top = n_draws - 1 - i_hi
+    sub = U // 10
+    if sub < 10 * (max(i_lo, n_top) + 1):                 # not in the tails
+        if counts is None:
+            part = np.partition(T, (i_lo, i_hi), axis=1)
+            return part[:, i_lo], part[:, i_hi]
+        everything = np.ones(T.shape, dtype=bool)
+        return _kth_of_selected(T, everything, everything, counts, i_lo, n_top)
     head = np.partition(T[:, :sub], (i_lo, sub - 1 - n_top), axis=1)
-    # at least i_lo + 1 values of the row are <= thr_lo, and n_top + 1 are >= thr_hi
+    # at least i_lo + 1 draws of the row are <= thr_lo, and n_top + 1 are >= thr_hi
     thr_lo, thr_hi = head[:, i_lo], head[:, sub - 1 - n_top]
-    return (_kth_of_selected(T, T <= thr_lo[:, None], i_lo, False),
-            _kth_of_selected(T, T >= thr_hi[:, None], n_top, True))
+    return _kth_of_selected(T, T <= thr_lo[:, None], T >= thr_hi[:, None], counts, i_lo, n_top)
 
 
-def _kth_of_selected(T: np.ndarray, mask: np.ndarray, k: int, largest: bool) -> np.ndarray:
-    """Per row of T, the k-th smallest (or largest) of the entries where ``mask`` holds (each row
-    has more than k; they are few, so a partition of them is cheap)."""
-    out = np.empty(T.shape[0])
-    for r in range(T.shape[0]):
-        v = T[r, mask[r]]
-        j = v.size - 1 - k if largest else k
-        out[r] = np.partition(v, j)[j]
-    return out
+def _kth_of_selected(T: np.ndarray, low: np.ndarray, high: np.ndarray, counts, k_low: int, k_high: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of T, the k_low-th smallest draw among the entries where ``low`` holds and the
+    k_high-th largest among those where ``high`` holds, entry u counting ``counts[u]`` draws (each
+    selection holds more than k draws and every draw beyond the answer). Both tails of all rows in
+    one ranking: the selected entries sorted by (row, value), the upper tail's values negated."""
+    R, U = T.shape
+    f_lo, f_hi = np.flatnonzero(low), np.flatnonzero(high)          # (faster than a 2-d nonzero)
+    flat = np.concatenate((f_lo, f_hi))
+    rows, cols = np.divmod(flat, U)
+    rows[f_lo.size:] += R                                  # the upper tail: rows R .. 2R - 1
+    vals = T.reshape(-1)[flat]
+    vals[f_lo.size:] *= -1.0
+    w = np.ones(rows.size, dtype=np.int64) if counts is None else counts[cols]
+    order = np.argsort(vals, kind="stable")               # by value, then (stably) by row: a radix
+    order = order[np.argsort(rows[order].astype(np.int32 if R > 16_000 else np.int16), kind="stable")]
+    rows, vals, w = rows[order], vals[order], w[order]
+    start = np.searchsorted(rows, np.arange(2 * R))
+    before = np.cumsum(w) - w                              # draws ahead of each entry, all rows
+    within = before - before[start][rows]                  # ... ahead of it in its own row
+    k = np.where(rows < R, k_low, k_high)
+    # the answer is the last entry of its row with at most k draws ahead of it
+    out = vals[start + np.bincount(rows, weights=within <= k, minlength=2 * R).astype(np.int64) - 1]
+    return out[:R], -out[R:]
 
 
 @functools.lru_cache(maxsize=8)
@@ -208,6 +265,34 @@ def _resampling_weights(S: int, B: int, seed: int) -> np.ndarray:
     Wt = np.ascontiguousarray((np.bincount(idx.ravel(), minlength=B * S).reshape(B, S) / S).T)
     Wt.setflags(write=False)
     return Wt
+
+
+@functools.lru_cache(maxsize=8)
+def _pair_weights(S: int, B: int, seed: int) -> np.ndarray:
+    """(S (S - 1) / 2, U) products w_s w_t (s < t) of every distinct resample's weights."""
+    W, _ = _distinct_resamples(S, B, seed)
+    s, t = np.triu_indices(S, 1)
+    P = np.ascontiguousarray(W[s] * W[t])
+    P.setflags(write=False)
+    return P
+
+
+@functools.lru_cache(maxsize=8)
+def _distinct_resamples(S: int, B: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The distinct columns of ``_resampling_weights`` (in order of first draw) and how often each
+    was drawn; the full weights and None when fewer than a third of the draws repeat."""
+    Wt = _resampling_weights(S, B, seed)
+    _, first, counts = np.unique(Wt.T, axis=0, return_index=True, return_counts=True)
+    if first.size > 2 * B // 3:
+        return Wt, None
+    # a fixed random order: the first tenth of the columns, where ``_order_statistics`` finds its
+    # bounds, is then a fair sample (in order of first draw the rare, extreme resamples come last)
+    order = np.random.default_rng(seed).permutation(first.size)
+    W = np.ascontiguousarray(Wt[:, first[order]])
+    counts = counts[order].astype(np.int64)
+    W.setflags(write=False)
+    counts.setflags(write=False)
+    return W, counts
 
 
 def column_skewness(X: np.ndarray) -> np.ndarray:
