@@ -11,6 +11,8 @@ it). Metrics stay on the device until the end of the run: one transfer in all.
 """
 from __future__ import annotations
 
+import functools
+
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,9 +87,31 @@ class RunResult:
                 v = str(v)
             if isinstance(v, np.ndarray) and v.ndim == 1:
                 data[k] = v                                           # per-row values
+            elif isinstance(v, str):
+                data[k] = constant_strings(v, S * K)
             else:
-                data[k] = np.full(S * K, v, dtype=object if isinstance(v, str) or v is None else None)
+                data[k] = np.full(S * K, v, dtype=object if v is None else None)
         return pd.DataFrame(data)
+
+
+@functools.lru_cache(maxsize=1)
+def _string_dtype():
+    import pandas as pd
+
+    return pd.Series(["x"]).dtype
+
+
+def constant_strings(value: str, n: int):
+    """A column of ``n`` copies of ``value`` in pandas' own string dtype, without converting n
+    Python objects (pandas >= 3 stores strings in Arrow: one repeated Arrow scalar; before, object)."""
+    import pandas as pd
+
+    dtype = _string_dtype()
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        return pd.array(pa.repeat(pa.scalar(value, pa.large_string()), n), dtype=dtype)
+    return np.full(n, value, dtype=object)
 
 
 def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 0,

@@ -152,6 +152,10 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
     # the centred values, where such resamples are too rare to reach the tails.
     XT = np.ascontiguousarray(X.T)                         # (K, S): every row one column of X
     XT = XT - XT.mean(axis=1)[:, None]
+    # T* does not depend on the scale: each column divided by its largest |x - mean|, so squares
+    # neither overflow nor underflow whatever the metric's magnitude (1e-200 or 1e150)
+    top = np.max(np.abs(XT), axis=1, keepdims=True)
+    XT /= np.where(top > 0, top, 1.0)
     pairwise = S <= _PAIRWISE_MAX_S
     if pairwise:
         s_, t_ = np.triu_indices(S, 1)
@@ -170,6 +174,7 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
     else:
         bd, be = np.empty((step, U)), np.empty((step, U))
     bt = np.empty((min(group, K), U))
+    bv = None if pairwise else np.empty((step, U))
     scale = math.sqrt(S - 1)                               # SE* = sqrt(var* / (S - 1))
     for g in range(0, K, group):
         for j in range(g, min(g + group, K), step):
@@ -180,24 +185,26 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
             else:
                 d, e = np.matmul(XT[sl], WtT, out=bd[:n]), np.matmul(Q[sl], WQ, out=be[:n])
             T = bt[j - g:j - g + n]
+            # ranked as sign(T*) T*^2 / (S - 1) = d |d| / var*, which orders the resamples as T*
+            # does (x -> x |x| increases) without a square root per resample
             with np.errstate(all="ignore"):
                 if pairwise:
-                    np.sqrt(e, out=T)                       # e is var*
+                    var = e                                 # e is var*
                 else:
-                    np.multiply(d, d, out=T)
-                    np.subtract(e, T, out=T)                # var* (rounding may leave it below 0: NaN)
-                    np.sqrt(T, out=T)
-                np.divide(d, T, out=T)                      # T* / sqrt(S - 1), scaled after ranking
+                    var = np.multiply(d, d, out=bv[:n])
+                    np.subtract(e, var, out=var)
+                    np.maximum(var, 0.0, out=var)           # var* (rounding may leave it below 0)
+                np.abs(d, out=T)
+                np.multiply(T, d, out=T)
+                np.divide(T, var, out=T)
             if not np.isfinite(T).all():                    # se* = 0: T* is +-inf by the sign of mean* - mean
                 bad = ~np.isfinite(T)
                 T[bad] = np.where(d[bad] > 0, np.inf, -np.inf)
-        # order statistics (no interpolation: between two infinite T* it would give NaN); a positive
-        # factor keeps the order, so the scale is applied to the two values only
+        # order statistics (no interpolation: between two infinite T* it would give NaN)
         n = min(group, K - g)
         lo[g:g + n], hi[g:g + n] = _order_statistics(bt[:n], i_lo, i_hi, counts)
     with np.errstate(invalid="ignore"):
-        lo *= scale
-        hi *= scale
+        lo, hi = (np.sign(v) * np.sqrt(np.abs(v)) * scale for v in (lo, hi))     # back to T*
     return np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)
 
 
