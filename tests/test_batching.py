@@ -9,7 +9,7 @@ import theory_lab as tl
 from helpers import has_torch
 from theory_lab.plan import make_plan
 from theory_lab.runner import batch_key, execute, execute_batch
-from theory_lab.sweep import Config, expand_grid, group_configs, sweep
+from theory_lab.sweep import Config, compute, compute_group, expand_grid, group_configs, sweep
 
 KW = dict(iters=60, seeds=6, progress=False)
 
@@ -119,6 +119,9 @@ def test_batched_sweep_stores_one_part_per_configuration_and_resumes(tmp_path):
     pd.testing.assert_frame_equal(first[cols].reset_index(drop=True), again[cols].reset_index(drop=True))
     off = sweep(pr, "bernoulli-lora-gd", grid, method_params={"rank": 2}, batch=False, **KW)
     pd.testing.assert_frame_equal(first[cols].reset_index(drop=True), off[cols].reset_index(drop=True))
+    for table in (first, again, off):                   # rows ordered by (config, seed, iteration)
+        order = table.sort_values(["config", "seed", "iteration"], kind="stable").index
+        assert (order == np.arange(len(table))).all() and (table.index == np.arange(len(table))).all()
 
 
 def test_bad_batch_value_is_one_clear_error():
@@ -194,3 +197,21 @@ def test_batched_sweep_still_catches_a_wrong_bound():
         assert solo.verdict == "violated"
     finally:
         THEOREMS.pop(wrong.id, None)
+
+
+@pytest.mark.parametrize("grid", [
+    {"p": [0.2, 0.7], "factor": [0.5, 1.0]},
+    {"p": [0.3, 0.6], "stepsize": ["theory", 0.01]},          # a column of words and numbers
+    {"p": [0.5], "factor": [1.0, 2.5]},                         # 2.5: beyond the theorem, no bound column
+])
+def test_batch_tables_equal_solo_tables_column_for_column(grid):
+    """The batch's tables are built as one and cut per configuration: each equals the table its
+    configuration gets alone, with the same columns, dtypes, index and values."""
+    pr = lsq()
+    cfgs = [Config(pr, "bernoulli-lora-gd", pt, dict(method_params={"rank": 2}, iters=30, seeds=4))
+            for pt in expand_grid(grid)]
+    (group,) = group_configs(cfgs)
+    assert len(group) == len(cfgs)
+    for (key, got), c in zip(compute_group(group), group):
+        assert key == c.key
+        pd.testing.assert_frame_equal(got, compute(c), check_exact=True)

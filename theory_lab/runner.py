@@ -101,6 +101,23 @@ def _string_dtype():
     return pd.Series(["x"]).dtype
 
 
+def repeated_strings(values: list[str], n: int):
+    """``values[0]`` n times, then ``values[1]`` n times, ...: in pandas' string dtype as
+    :func:`constant_strings` builds it (an Arrow dictionary decoded in one call)."""
+    import pandas as pd
+
+    if all(v == values[0] for v in values):
+        return constant_strings(values[0], n * len(values))
+    dtype = _string_dtype()
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        codes = pa.array(np.repeat(np.arange(len(values), dtype=np.int32), n))
+        arr = pa.DictionaryArray.from_arrays(codes, pa.array(values, pa.large_string())).dictionary_decode()
+        return pd.array(arr, dtype=dtype)
+    return np.repeat(np.asarray(values, dtype=object), n)
+
+
 def constant_strings(value: str, n: int):
     """A column of ``n`` copies of ``value`` in pandas' own string dtype, without converting n
     Python objects (pandas >= 3 stores strings in Arrow: one repeated Arrow scalar; before, object)."""

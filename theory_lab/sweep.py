@@ -195,10 +195,16 @@ def compute_group(configs: list[Config]) -> list[tuple[str, pd.DataFrame]]:
     (``runner.execute_batch``) and return each one's (key, table), as ``compute`` would."""
     plans = [c.plan() for c in configs]
     results = execute_batch(plans)
-    return [(c.key, _frame(c, pl, r)) for c, pl, r in zip(configs, plans, results)]
+    frames = group_frames(results, [_extra(c, pl, r) for c, pl, r in zip(configs, plans, results)])
+    return [(c.key, f) for c, f in zip(configs, frames)]
 
 
 def _frame(config: Config, plan, result) -> pd.DataFrame:
+    return result.to_frame(_extra(config, plan, result))
+
+
+def _extra(config: Config, plan, result) -> dict:
+    """The verdict and configuration columns of a configuration's long table."""
     verdict = theorem_id = ""
     bound = None
     if plan.theorem is not None:
@@ -208,11 +214,66 @@ def _frame(config: Config, plan, result) -> pd.DataFrame:
             bound = dict(zip(rep.checkpoints.tolist(), np.asarray(rep.bound_curve, float).tolist()))
     # the bound per checkpoint (NaN where the theorem skips one), repeated for every seed's rows
     per_ck = [bound.get(int(c), np.nan) for c in result.checkpoints] if bound else None
-    extra = {"bound": np.tile(np.asarray(per_ck, float), result.seeds) if bound else np.nan,
-             "theorem": theorem_id, "verdict": verdict, "lam_min": result.lam_min,
-             "diverged": result.diverged("f_gap") if "f_gap" in result.metrics else 0, "config": config.key,
-             **{k: (v if not isinstance(v, (list, dict)) else json.dumps(v)) for k, v in config.params.items()}}
-    return result.to_frame(extra)
+    return {"bound": np.tile(np.asarray(per_ck, float), result.seeds) if bound else np.nan,
+            "theorem": theorem_id, "verdict": verdict, "lam_min": result.lam_min,
+            "diverged": result.diverged("f_gap") if "f_gap" in result.metrics else 0, "config": config.key,
+            **{k: (v if not isinstance(v, (list, dict)) else json.dumps(v)) for k, v in config.params.items()}}
+
+
+def group_frames(results, extras) -> list[pd.DataFrame]:
+    """The long tables of a batch's configurations (``RunResult.to_frame(extra)`` each), built as
+    one table and cut into one frame per configuration, with the same columns, dtypes and values.
+    Configurations whose columns differ in name or kind (a grid of "theory" and 0.1) get their own
+    tables."""
+    import pandas as pd
+
+    from .runner import repeated_strings
+
+    if len(results) < 2:
+        return [r.to_frame(e) for r, e in zip(results, extras)]
+    first = results[0]
+    S, ck = first.seeds, first.checkpoints
+    cols = [{**r.config, **e} for r, e in zip(results, extras)]
+    same = all(r.seeds == S and np.array_equal(r.checkpoints, ck) and list(r.metrics) == list(first.metrics)
+               and list(c) == list(cols[0]) for r, c in zip(results, cols))
+    n, C = S * len(ck), len(results)
+    data = {"seed": np.tile(np.repeat(np.arange(S), len(ck)), C), "iteration": np.tile(ck, S * C)} if same else {}
+    for name in first.metrics if same else ():
+        data[name] = np.concatenate([r.metrics[name].reshape(-1) for r in results])
+    for k in cols[0] if same else ():
+        vals = [c[k] if not isinstance(c[k], (list, dict, tuple)) else str(c[k]) for c in cols]
+        kinds = {_kind(v, n) for v in vals}
+        if kinds == {"rows", np.dtype(float)} and all(v.dtype == float for v in vals if isinstance(v, np.ndarray)):
+            vals = [v if isinstance(v, np.ndarray) else np.full(n, v) for v in vals]    # the bound: NaN where none
+            kinds = {"rows"}
+        if len(kinds) != 1:
+            same = False
+            break
+        kind = kinds.pop()
+        if kind == "rows":
+            data[k] = np.concatenate(vals)
+        elif kind == "str":
+            data[k] = repeated_strings(vals, n)
+        elif kind == "none":
+            data[k] = np.full(n * C, None, dtype=object)
+        else:
+            data[k] = np.repeat(np.asarray(vals, dtype=kind), n)
+    if not same:
+        return [r.to_frame(e) for r, e in zip(results, extras)]
+    table = pd.DataFrame(data)
+    return [table.iloc[i * n:(i + 1) * n].reset_index(drop=True) for i in range(C)]
+
+
+def _kind(v, n: int):
+    """How ``RunResult.to_frame`` stores a column value: per-row values, text, None, or the numpy
+    dtype ``np.full`` gives a number."""
+    if isinstance(v, np.ndarray) and v.ndim == 1:
+        return "rows" if v.size == n else ("bad", id(v))
+    if isinstance(v, str):
+        return "str"
+    if v is None:
+        return "none"
+    return np.asarray(v).dtype
 
 
 def group_configs(configs: list[Config], workers: int = 1, batch: bool | int = True) -> list[list[Config]]:
@@ -431,12 +492,13 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
         if st is not None:
             st.write_part(key, frame)
         results[key] = frame
+    # ordered by (config, seed, iteration): parts in key order, each part by seed then checkpoint
+    # as ``RunResult.to_frame`` writes it (no sort of the whole table)
     if st is not None:
         st.consolidate()
-        table = st.read(keys)
+        table = st.read(sorted(keys))
     else:
-        table = pd.concat([results[k] for k in keys], ignore_index=True)
-    table = table.sort_values(["config", "seed", "iteration"], kind="stable").reset_index(drop=True)
+        table = pd.concat([results[k] for k in sorted(keys)], ignore_index=True)
     div = table.groupby("config")["diverged"].max() if "diverged" in table else pd.Series(dtype=int)
     table.attrs.update(computed=len(todo), cached=len(keys) - len(todo), repaired=len(repaired),
                        diverged=int((div > 0).sum()), store=str(store) if store else None)

@@ -225,8 +225,8 @@ def _order_statistics(T: np.ndarray, i_lo: int, i_hi: int, counts: np.ndarray | 
     U = T.shape[1]
     n_draws = U if counts is None else int(counts.sum())
     n_top = n_draws - 1 - i_hi
-    sub = U // 10
-    if sub < 10 * (max(i_lo, n_top) + 1):                 # not in the tails
+    sub = U // 20
+    if sub < 20 * (max(i_lo, n_top) + 1):                 # not in the tails
         if counts is None:
             part = np.partition(T, (i_lo, i_hi), axis=1)
             return part[:, i_lo], part[:, i_hi]
@@ -252,15 +252,25 @@ def _kth_of_selected(T: np.ndarray, low: np.ndarray, high: np.ndarray, counts, k
     vals = T.reshape(-1)[flat]
     vals[f_lo.size:] *= -1.0
     w = np.ones(rows.size, dtype=np.int64) if counts is None else counts[cols]
-    order = np.argsort(vals, kind="stable")               # by value, then (stably) by row: a radix
-    order = order[np.argsort(rows[order].astype(np.int32 if R > 16_000 else np.int16), kind="stable")]
-    rows, vals, w = rows[order], vals[order], w[order]
+    # rows are in order (row-major selection, the upper tail after the lower): each row's entries
+    # into one padded line (+inf, no draws), of which only the k + 1 smallest can hold the answer
+    # (every entry is at least one draw)
     start = np.searchsorted(rows, np.arange(2 * R))
-    before = np.cumsum(w) - w                              # draws ahead of each entry, all rows
-    within = before - before[start][rows]                  # ... ahead of it in its own row
-    k = np.where(rows < R, k_low, k_high)
+    pos = np.arange(rows.size) - start[rows]
+    width = int(pos.max()) + 1
+    M = np.full((2 * R, width), np.inf)
+    Wm = np.zeros((2 * R, width), dtype=np.int64)
+    M[rows, pos], Wm[rows, pos] = vals, w
+    kk = min(max(k_low, k_high) + 1, width)
+    if kk < width:
+        idx = np.argpartition(M, kk - 1, axis=1)[:, :kk]
+        M, Wm = np.take_along_axis(M, idx, axis=1), np.take_along_axis(Wm, idx, axis=1)
+    o = np.argsort(M, axis=1)
+    M, Wm = np.take_along_axis(M, o, axis=1), np.take_along_axis(Wm, o, axis=1)
+    before = np.cumsum(Wm, axis=1) - Wm                    # draws ahead of each entry in its row
+    k = np.where(np.arange(2 * R) < R, k_low, k_high)[:, None]
     # the answer is the last entry of its row with at most k draws ahead of it
-    out = vals[start + np.bincount(rows, weights=within <= k, minlength=2 * R).astype(np.int64) - 1]
+    out = M[np.arange(2 * R), np.sum(before <= k, axis=1) - 1]
     return out[:R], -out[R:]
 
 
