@@ -132,8 +132,11 @@ def _header(plan: Plan, confidence: float) -> dict[str, Any]:
                 confidence=confidence)
 
 
-def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 0.05) -> CheckResult:
-    """Verdict of ``plan.theorem`` on a run of ``plan`` (THEORY.md section 7)."""
+def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 0.05,
+          rates: bool = True) -> CheckResult:
+    """Verdict of ``plan.theorem`` on a run of ``plan`` (THEORY.md section 7). ``rates=False`` leaves
+    out the empirical rate fit and its bootstrap interval (THEORY.md 7.4, a diagnostic that does not
+    enter the verdict), for callers that store only verdicts and bounds (sweeps)."""
     th, c = plan.theorem, plan.constants
     if th.metric not in result.metrics:
         raise InputError("theorem", f"{th.id} cannot be measured on this run (metric {th.metric!r} "
@@ -171,7 +174,8 @@ def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 
     # the ratio is rounding noise over a bound that cannot be measured
     pos = (t > 0) & np.isfinite(ratio) & (np.abs(bound) >= floor)
     out.max_tightness = float(np.max(ratio[pos])) if pos.any() else math.nan
-    _rates(out, th, c, t, X)
+    if rates:
+        _rates(out, th, c, t, X)
     _notes(out, diverged, plan.seeds, out.verdict)
     return out
 
