@@ -228,12 +228,16 @@ class Degenerate(Sketch):
 def orthonormal_basis(B, xp):
     """Q with orthonormal columns spanning col(B), B of shape (S, d, r) and full column rank.
 
-    Householder QR in general. On CUDA with r <= d/4, CholeskyQR2 (two passes of
+    Householder QR in general. On the CPU with r <= 2, classical Gram-Schmidt applied twice (CGS2:
+    orthogonal to working precision for full-rank B; Giraud et al. 2005): a few whole-stack passes
+    instead of S small QRs (4x faster at S = 384, no slower at S = 8). On CUDA with r <= d/4, CholeskyQR2 (two passes of
     Q = B chol(B^T B)^{-T}): a few batched GEMMs and r x r factorisations instead of S small
     Householder QRs. Safe for iid Gaussian factors there: cond(B) ~ (sqrt d + sqrt r)/(sqrt d - sqrt r)
     <= 3, and the second pass restores orthogonality to working precision (Yamamoto et al. 2015).
     """
     d, r = B.shape[-2:]
+    if r <= 2 and not getattr(B, "is_cuda", False):
+        return _gram_schmidt2(B, xp)
     if getattr(B, "is_cuda", False) and 4 * r <= d:
         import torch
 
@@ -243,6 +247,19 @@ def orthonormal_basis(B, xp):
             Q = torch.linalg.solve_triangular(L, Q.mT, upper=False).mT
         return Q
     return xp.linalg.qr(B).Q
+
+
+def _gram_schmidt2(B, xp):
+    """Q of B (S, d, r) with r <= 2 by CGS2; every seed's Q depends on its own B alone."""
+    b1 = B[..., 0]
+    q1 = b1 / xp.sqrt(xp.vecdot(b1, b1))[:, None]
+    if B.shape[-1] == 1:
+        return q1[..., None]
+    b2 = B[..., 1]
+    v = b2 - xp.vecdot(q1, b2)[:, None] * q1
+    v = v - xp.vecdot(q1, v)[:, None] * q1                 # the second pass restores orthogonality
+    v = v / xp.sqrt(xp.vecdot(v, v))[:, None]
+    return xp.stack([q1, v], axis=-1)
 
 
 def get_sketch(name: str, side: str = "left", **params) -> Sketch:
