@@ -150,3 +150,34 @@ def test_bootstrap_t_equals_its_plain_definition():
         got = _order_statistics(T, k, n - 1 - k, counts)
         part = np.partition(draws, (k, n - 1 - k), axis=1)
         assert np.array_equal(got[0], part[:, k]) and np.array_equal(got[1], part[:, n - 1 - k])
+
+
+def test_lazy_verdict_equals_the_full_verdict():
+    """upper_verdict(lazy=True) skips the bootstrap-t only where the t-intervals decide: on random
+    skewed samples and bounds around their means (violated, holds, tight and inconclusive all
+    drawn), verdict and reason equal those of the full computation, and the skip happens."""
+    from theory_lab.verify import upper_verdict
+
+    rng = np.random.default_rng(11)
+    seen, skipped = set(), 0
+    for i in range(200):
+        S, K = int(rng.choice([3, 5, 8, 12, 30])), int(rng.integers(1, 40))
+        X = rng.lognormal(0.0, rng.uniform(0.05, 2.5), size=(S, K)) * np.exp(-0.05 * np.arange(K))
+        if i % 4 == 0:
+            X[: S // 3] = 0.0                                  # exact zeros: strong skew
+        m = X.mean(axis=0)
+        bound = m * np.exp(rng.normal(0.0, rng.choice([0.02, 0.3, 1.0]), size=K))
+        if i % 5 == 1:
+            bound = bound + 2 * X.max(axis=0)                  # far above every seed: holds
+        if i % 5 == 2:                                         # narrow (some skewed): tight near the mean
+            X = 1.0 + 0.01 * (rng.standard_normal((S, K)) if i % 2 else rng.lognormal(0.0, 1.5, (S, K)))
+            bound, tau = X.mean(axis=0) * (1 + 0.001 * rng.standard_normal(K)), 0.5
+        floor = float(rng.choice([0.0, 0.0, np.quantile(bound, 0.1)]))
+        tau = tau if i % 5 == 2 else float(rng.choice([0.05, 0.5]))
+        full = upper_verdict(X, bound, 0.05, tau, floor=floor)
+        lazy = upper_verdict(X, bound, 0.05, tau, floor=floor, lazy=True)
+        assert (lazy.verdict, lazy.reason) == (full.verdict, full.reason), i
+        seen.add(full.verdict)
+        skipped += not lazy.stats.final
+    assert seen == {"violated", "holds", "tight", "inconclusive"}
+    assert skipped >= 25

@@ -133,10 +133,13 @@ def _header(plan: Plan, confidence: float) -> dict[str, Any]:
 
 
 def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 0.05,
-          rates: bool = True) -> CheckResult:
-    """Verdict of ``plan.theorem`` on a run of ``plan`` (THEORY.md section 7). ``rates=False`` leaves
-    out the empirical rate fit and its bootstrap interval (THEORY.md 7.4, a diagnostic that does not
-    enter the verdict), for callers that store only verdicts and bounds (sweeps)."""
+          verdict_only: bool = False) -> CheckResult:
+    """Verdict of ``plan.theorem`` on a run of ``plan`` (THEORY.md section 7).
+
+    ``verdict_only`` (for callers that store verdicts and bounds: sweeps): the same verdict, reason
+    and bound, without the empirical rate fit (THEORY.md 7.4, a diagnostic outside the verdict) and
+    without bootstrap-t intervals the t-intervals already decide (``upper_verdict(lazy=True)``); the
+    interval curves are then left out (None)."""
     th, c = plan.theorem, plan.constants
     if th.metric not in result.metrics:
         raise InputError("theorem", f"{th.id} cannot be measured on this run (metric {th.metric!r} "
@@ -160,12 +163,14 @@ def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 
     if th.kind == "EXACT":
         v, bound = _exact_over_lambda(th, result, c, t, X, bound, 1 - confidence, rel, floor)
     else:
-        v = upper_verdict(X, bound, 1 - confidence, tau, rel, floor, t)
+        v = upper_verdict(X, bound, 1 - confidence, tau, rel, floor, t, lazy=verdict_only)
     st = v.stats
     out.verdict, out.reason = v.verdict, v.reason
-    out.mean_curve, out.lcb_curve, out.ucb_curve, out.bound_curve = st.mean, st.lcb, st.ucb, bound
+    out.mean_curve, out.bound_curve = st.mean, bound
     out.bound = float(bound[-1])
-    out.ci_low, out.ci_high = float(st.lcb[-1]), float(st.ucb[-1])
+    if st.final:
+        out.lcb_curve, out.ucb_curve = st.lcb, st.ucb
+        out.ci_low, out.ci_high = float(st.lcb[-1]), float(st.ucb[-1])
     out.max_skewness = float(np.max(np.abs(st.skew)))
     with np.errstate(all="ignore"):
         ratio = st.mean / bound
@@ -174,7 +179,7 @@ def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 
     # the ratio is rounding noise over a bound that cannot be measured
     pos = (t > 0) & np.isfinite(ratio) & (np.abs(bound) >= floor)
     out.max_tightness = float(np.max(ratio[pos])) if pos.any() else math.nan
-    if rates:
+    if not verdict_only:
         _rates(out, th, c, t, X)
     _notes(out, diverged, plan.seeds, out.verdict)
     return out

@@ -208,7 +208,7 @@ def _extra(config: Config, plan, result) -> dict:
     verdict = theorem_id = ""
     bound = None
     if plan.theorem is not None:
-        rep = judge(plan, result, config.confidence, rates=False)     # the table holds no rate fit
+        rep = judge(plan, result, config.confidence, verdict_only=True)   # the table holds no intervals
         verdict, theorem_id = rep.verdict, rep.theorem
         if rep.bound_curve is not None:
             bound = dict(zip(rep.checkpoints.tolist(), np.asarray(rep.bound_curve, float).tolist()))

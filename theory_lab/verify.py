@@ -47,17 +47,28 @@ class BandStats:
     #: a handful of seeds carry the mean (see :func:`heavy_tailed`): no interval from this sample is
     #: trustworthy on its upper side
     dominated: np.ndarray = None
+    #: skewed columns whose upper / lower end is still the t-interval's: ``band(..., widen_now=False)``
+    #: left the bootstrap-t to :func:`widen` (None: every interval is final)
+    pending: np.ndarray = None
+    pending_lower: np.ndarray = None
+    _boot: tuple = None
+
+    @property
+    def final(self) -> bool:
+        return not any(m is not None and m.any() for m in (self.pending, self.pending_lower))
 
     @property
     def half_width(self) -> np.ndarray:
         return self.ucb - self.mean
 
 
-def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False, robust: bool = True) -> BandStats:
+def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False, robust: bool = True,
+         widen_now: bool = True) -> BandStats:
     """t-bounds of the mean of each column of X (S, K) at level alpha/k (one- or two-sided), with
     each column's skewness and Cochran check.
 
-    Non-finite or overflowing values make that column's mean infinite (divergence is never dropped)."""
+    Non-finite or overflowing values make that column's mean infinite (divergence is never dropped).
+    ``widen_now=False`` leaves the skewed columns' bootstrap-t widening to :func:`widen` (``pending``)."""
     X = np.asarray(X, dtype=float)
     S = X.shape[0]
     with np.errstate(invalid="ignore"):
@@ -83,15 +94,36 @@ def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False
         # where a handful of seeds carry the mean, no interval is trustworthy: the upper end becomes
         # the largest per-seed value observed (a bound must clear every seed to "hold" there)
         ucb[dominated] = np.maximum(ucb[dominated], Xf[:, dominated].max(axis=0))
-    if skewed.any() and S > 2:
-        # THEORY.md 7.3: where the t-interval is untrustworthy, widen it to the bootstrap-t interval
-        blo, bhi = bootstrap_t(Xf[:, skewed], a / 2 if two_sided else a)
-        with np.errstate(invalid="ignore", over="ignore"):
-            lo_b = np.nan_to_num(mean[skewed] - bhi * se[skewed], nan=-np.inf)
-            hi_b = np.nan_to_num(mean[skewed] - blo * se[skewed], nan=np.inf)
-        lcb[skewed] = np.minimum(lcb[skewed], lo_b)
-        ucb[skewed] = np.maximum(ucb[skewed], hi_b)
-    return BandStats(mean, se, lcb, ucb, tcrit, S, finite.sum(axis=0), g1, normal_ok, dominated)
+    boot = skewed & (S > 2)
+    st = BandStats(mean, se, lcb, ucb, tcrit, S, finite.sum(axis=0), g1, normal_ok, dominated,
+                   pending=boot, pending_lower=boot.copy(), _boot=(Xf, a / 2 if two_sided else a, boot))
+    return widen(st) if widen_now else st
+
+
+def widen(st: BandStats, upper_only: bool = False) -> BandStats:
+    """THEORY.md 7.3: where the t-interval is untrustworthy (the skewed columns), widen it to the
+    bootstrap-t interval, in place: both ends, or with ``upper_only`` the upper end alone (one tail
+    of T* ranked). Always over every skewed column at once, so the numbers do not depend on what
+    was asked for before."""
+    if st.final:
+        return st
+    Xf, a, cols = st._boot
+    do_upper, do_lower = st.pending.any(), not upper_only and st.pending_lower.any()
+    if not (do_upper or do_lower):
+        return st
+    blo, bhi = bootstrap_t(Xf[:, cols], a, upper=do_lower)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if do_upper:
+            hi_b = np.nan_to_num(st.mean[cols] - blo * st.se[cols], nan=np.inf)
+            st.ucb[cols] = np.maximum(st.ucb[cols], hi_b)
+            st.pending = np.zeros_like(cols)
+        if do_lower:
+            lo_b = np.nan_to_num(st.mean[cols] - bhi * st.se[cols], nan=-np.inf)
+            st.lcb[cols] = np.minimum(st.lcb[cols], lo_b)
+            st.pending_lower = np.zeros_like(cols)
+    if st.final:
+        st._boot = None
+    return st
 
 
 def heavy_tailed(X: np.ndarray, min_seeds: float = 10.0, top_share: float = 0.5) -> np.ndarray:
@@ -128,7 +160,7 @@ def heavy_tailed(X: np.ndarray, min_seeds: float = 10.0, top_share: float = 0.5)
     return ((share > top_share) & (S > k)) | ((n_pos >= 3) & (tail_seeds < min_seeds))
 
 
-def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129, upper: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Studentized bootstrap quantiles (q_a, q_{1-a}) of T* = (mean* - mean)/SE* per column of X (S, K).
 
     The bootstrap-t interval is [mean - q_{1-a} SE, mean - q_a SE]: on right-skewed samples its upper
@@ -138,7 +170,7 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
 
     With few seeds many of the B resamples repeat (S = 8: 4,585 distinct of 20,000): each distinct
     resample's T* is computed once and counted as often as it was drawn, which gives the same order
-    statistics as computing all B."""
+    statistics as computing all B. ``upper=False``: only q_a (the interval's upper end), q_{1-a} NaN."""
     S, K = X.shape
     B = int(min(20_000, max(2_000, math.ceil(20 / a)), max(2_000, 8_000_000 // S)))   # <= 64 MB of weights
     WtT, counts = _distinct_resamples(S, B, seed)         # (S, U), multiplicities (U,) or None (all 1)
@@ -202,7 +234,7 @@ def bootstrap_t(X: np.ndarray, a: float, seed: int = 20261129) -> tuple[np.ndarr
                 T[bad] = np.where(d[bad] > 0, np.inf, -np.inf)
         # order statistics (no interpolation: between two infinite T* it would give NaN)
         n = min(group, K - g)
-        lo[g:g + n], hi[g:g + n] = _order_statistics(bt[:n], i_lo, i_hi, counts)
+        lo[g:g + n], hi[g:g + n] = _order_statistics(bt[:n], i_lo, i_hi, counts, upper)
     with np.errstate(invalid="ignore"):
         lo, hi = (np.sign(v) * np.sqrt(np.abs(v)) * scale for v in (lo, hi))     # back to T*
     return np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)
@@ -215,8 +247,8 @@ _CHUNK, _RANK_CHUNKS = 32_768, 4
 _PAIRWISE_MAX_S = 10
 
 
-def _order_statistics(T: np.ndarray, i_lo: int, i_hi: int, counts: np.ndarray | None = None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def _order_statistics(T: np.ndarray, i_lo: int, i_hi: int, counts: np.ndarray | None = None,
+                      upper: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The i_lo-th and i_hi-th smallest (0-based) of every row's draws, where column u of T stands
     for ``counts[u]`` equal draws (None: one each), exactly as a full partition of all draws gives
     them. In about one pass when both lie in the tails: a first partition of a tenth of the columns
@@ -231,21 +263,22 @@ def _order_statistics(T: np.ndarray, i_lo: int, i_hi: int, counts: np.ndarray | 
             part = np.partition(T, (i_lo, i_hi), axis=1)
             return part[:, i_lo], part[:, i_hi]
         everything = np.ones(T.shape, dtype=bool)
-        return _kth_of_selected(T, everything, everything, counts, i_lo, n_top)
-    head = np.partition(T[:, :sub], (i_lo, sub - 1 - n_top), axis=1)
+        return _kth_of_selected(T, everything, everything if upper else None, counts, i_lo, n_top)
+    head = np.partition(T[:, :sub], (i_lo, sub - 1 - n_top) if upper else i_lo, axis=1)
     # at least i_lo + 1 draws of the row are <= thr_lo, and n_top + 1 are >= thr_hi
     thr_lo, thr_hi = head[:, i_lo], head[:, sub - 1 - n_top]
-    return _kth_of_selected(T, T <= thr_lo[:, None], T >= thr_hi[:, None], counts, i_lo, n_top)
+    return _kth_of_selected(T, T <= thr_lo[:, None], T >= thr_hi[:, None] if upper else None, counts, i_lo, n_top)
 
 
-def _kth_of_selected(T: np.ndarray, low: np.ndarray, high: np.ndarray, counts, k_low: int, k_high: int
+def _kth_of_selected(T: np.ndarray, low: np.ndarray, high: np.ndarray | None, counts, k_low: int, k_high: int
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Per row of T, the k_low-th smallest draw among the entries where ``low`` holds and the
     k_high-th largest among those where ``high`` holds, entry u counting ``counts[u]`` draws (each
     selection holds more than k draws and every draw beyond the answer). Both tails of all rows in
     one ranking: the selected entries sorted by (row, value), the upper tail's values negated."""
     R, U = T.shape
-    f_lo, f_hi = np.flatnonzero(low), np.flatnonzero(high)          # (faster than a 2-d nonzero)
+    f_lo = np.flatnonzero(low)                                      # (faster than a 2-d nonzero)
+    f_hi = np.flatnonzero(high) if high is not None else f_lo[:0]     # None: the upper tail not asked for (NaN)
     flat = np.concatenate((f_lo, f_hi))
     rows, cols = np.divmod(flat, U)
     rows[f_lo.size:] += R                                  # the upper tail: rows R .. 2R - 1
@@ -271,7 +304,7 @@ def _kth_of_selected(T: np.ndarray, low: np.ndarray, high: np.ndarray, counts, k
     k = np.where(np.arange(2 * R) < R, k_low, k_high)[:, None]
     # the answer is the last entry of its row with at most k draws ahead of it
     out = M[np.arange(2 * R), np.sum(before <= k, axis=1) - 1]
-    return out[:R], -out[R:]
+    return out[:R], -out[R:] if high is not None else np.full(R, np.nan)
 
 
 @functools.lru_cache(maxsize=8)
@@ -345,28 +378,81 @@ class Verdict:
 
 
 def upper_verdict(X: np.ndarray, bound: np.ndarray, alpha: float = 0.05, tau: float = 0.05,
-                  rel: float = SLACK_REL, floor: float = 0.0, t=None) -> Verdict:
+                  rel: float = SLACK_REL, floor: float = 0.0, t=None, lazy: bool = False) -> Verdict:
     """Verdict of an UPPER bound tested at K checkpoints (columns of X).
 
     Intervals are Bonferroni t-intervals, widened to bootstrap-t where Cochran's rule fails (see
     :func:`band`). violated: some LCB > b'; holds: every UCB <= b'; tight: otherwise, if every
     undecided checkpoint has (UCB - LCB) <= 2 tau b; inconclusive: otherwise, with the reason (skewed
-    samples needing more seeds, or a bound below the float64 resolution of the measured quantity)."""
+    samples needing more seeds, or a bound below the float64 resolution of the measured quantity).
+
+    ``lazy``: the same verdict and reason, without the bootstrap where the t-intervals already
+    decide them (widening only lowers LCBs and raises UCBs); the returned intervals may then be the
+    t-intervals (``stats.final`` is False)."""
     K = X.shape[1]
-    st = band(X, alpha, K)
+    st = band(X, alpha, K, widen_now=not lazy)
     bound = np.asarray(bound, dtype=float)
     bp = slack(bound, rel, floor)
     t = np.arange(K) if t is None else np.asarray(t)
     unresolved = bound < floor                  # the bound is below what the evaluation resolves
+    if not st.final:
+        v = _without_bootstrap(st, bound, bp, unresolved, tau, t, floor)
+        if v is not None:
+            return v
+        # no column can be violated without a pending lower end above b': then all at once;
+        # else the upper ends first (they decide holds and the undecided set, so the reason),
+        # the lower ends only if the tight test still depends on them
+        widen(st, upper_only=not ((st.lcb > bp) & ~unresolved & st.pending_lower).any())
+        undecided = (st.ucb > bp) | unresolved
+        with np.errstate(all="ignore"):
+            wide = (st.ucb - st.lcb)[undecided] > 2 * tau * bound[undecided]
+        if undecided.any() and not (unresolved.any() or (undecided & st.dominated).any() or wide.any()):
+            widen(st)
     if np.any((st.lcb > bp) & ~unresolved):
         return Verdict("violated", st)
     undecided = (st.ucb > bp) | unresolved
     if not undecided.any():
         return Verdict("holds", st)
-    if not (unresolved | (undecided & st.dominated)).any() and \
-            np.all((st.ucb - st.lcb)[undecided] <= 2 * tau * bound[undecided]):
+    with np.errstate(all="ignore"):                  # an infinite interval is wide, not an error
+        narrow = np.all((st.ucb - st.lcb)[undecided] <= 2 * tau * bound[undecided])
+    if not (unresolved | (undecided & st.dominated)).any() and narrow:
         return Verdict("tight", st)
     return Verdict("inconclusive", st, _reason(st, t, undecided & (~st.normal_ok | st.dominated), unresolved, floor))
+
+
+def _without_bootstrap(st: BandStats, bound, bp, unresolved, tau, t, floor):
+    """The verdict ``upper_verdict`` reaches with every interval widened, when the t-intervals
+    already decide it (else None). Widening lowers LCBs and raises UCBs of the pending columns only:
+
+    * violated: a column that is not pending has LCB > b' (a pending one needs its bootstrap);
+    * inconclusive: no pending column has LCB > b' (so none can violate), some column is undecided
+      already (UCB > b' or unresolved; widening keeps it so), and the tight test already fails
+      (an unresolved or dominated undecided column, or an undecided interval wider than 2 tau b:
+      widening only widens). The reason names the most skewed undecided column; undecided pending
+      columns can only join that set, so the reason is final when no pending column outside it is
+      as skewed (or it has no skewed column and no pending column could join)."""
+    pend = st.pending
+    viol = (st.lcb > bp) & ~unresolved
+    if (viol & ~pend).any():
+        return Verdict("violated", st)
+    if (viol & pend).any():
+        return None
+    undecided = (st.ucb > bp) | unresolved
+    if not undecided.any():
+        return None                                    # holds unless a pending UCB moves above b'
+    with np.errstate(all="ignore"):
+        too_wide = (st.ucb - st.lcb)[undecided] > 2 * tau * bound[undecided]
+    if not (unresolved.any() or (undecided & st.dominated).any() or too_wide.any()):
+        return None                                    # tight is still possible
+    named = undecided & (~st.normal_ok | st.dominated)
+    joinable = pend & ~undecided
+    if joinable.any():
+        if not named.any():
+            return None
+        top = np.max(np.abs(st.skew[named]))
+        if np.any(np.abs(st.skew[joinable]) >= top):
+            return None
+    return Verdict("inconclusive", st, _reason(st, t, named, unresolved, floor))
 
 
 def exact_verdict(X: np.ndarray, formula: np.ndarray, alpha: float = 0.05, rel: float = SLACK_REL,
