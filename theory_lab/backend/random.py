@@ -51,10 +51,17 @@ _UM1, _UM2 = np.uint64(_M1), np.uint64(_M2)
 
 
 def _mix_u64(z):
-    """SplitMix64 finaliser on a uint64 numpy array."""
-    z = (z ^ (z >> _U30)) * _UM1
-    z = (z ^ (z >> _U27)) * _UM2
-    return z ^ (z >> _U31)
+    """SplitMix64 finaliser on a uint64 numpy array, in place (z is overwritten and returned):
+    one scratch array instead of six fresh ones (large fresh arrays cost page faults)."""
+    t = np.right_shift(z, _U30)
+    z ^= t
+    z *= _UM1
+    np.right_shift(z, _U27, out=t)
+    z ^= t
+    z *= _UM2
+    np.right_shift(z, _U31, out=t)
+    z ^= t
+    return z
 
 
 def _mix_py(z: int) -> int:
@@ -132,8 +139,9 @@ class Streams:
             # numpy: native uint64 arithmetic (logical shifts), the same bits as the int64 path
             with np.errstate(over="ignore"):
                 k = key.view(np.uint64)
-                z = _mix_u64(k + ctr.view(np.uint64) * np.uint64(_GOLDEN))
-                return _mix_u64(z + k).view(np.int64)
+                z = _mix_u64(k + ctr.view(np.uint64) * np.uint64(_GOLDEN))    # a fresh (S, n) array
+                z += k
+                return _mix_u64(z).view(np.int64)
         z = _mix(key + ctr * _S_GOLDEN)
         return _mix(z + key)
 

@@ -116,10 +116,14 @@ def sample_indices(streams, t: int, N: int, b: int, replacement: bool):
         return xp.clip(xp.astype(xp.floor(u * N), xp.int64), 0, N - 1)
     # without replacement: the b smallest of N uniforms (a uniform b-subset), found by selection
     # in O(N) rather than by sorting (the order within the minibatch does not matter)
-    u = streams.uniform("sampling", t, (N,))
     if streams.backend.name == "torch":
+        u = streams.uniform("sampling", t, (N,))
         return xp.topk(u, b, dim=-1, largest=False).indices
-    return np.argpartition(u, b - 1, axis=-1)[:, :b]
+    # numpy: the uniforms are the words' top 53 bits times 2^-53, an exact increasing map, so the
+    # b smallest words' top bits select the same subset without forming N floats per seed
+    top = streams.bits("sampling", t, N).view(np.uint64)
+    top >>= np.uint64(11)
+    return np.argpartition(top, b - 1, axis=-1)[:, :b]
 
 
 def finite_population_nu(N: int, b: int, replacement: bool) -> float:
