@@ -279,6 +279,7 @@ def _kth_of_selected(T: np.ndarray, low: np.ndarray, high: np.ndarray | None, co
     R, U = T.shape
     f_lo = np.flatnonzero(low)                                      # (faster than a 2-d nonzero)
     f_hi = np.flatnonzero(high) if high is not None else f_lo[:0]     # None: the upper tail not asked for (NaN)
+    lines = 2 * R if high is not None else R
     flat = np.concatenate((f_lo, f_hi))
     rows, cols = np.divmod(flat, U)
     rows[f_lo.size:] += R                                  # the upper tail: rows R .. 2R - 1
@@ -288,22 +289,22 @@ def _kth_of_selected(T: np.ndarray, low: np.ndarray, high: np.ndarray | None, co
     # rows are in order (row-major selection, the upper tail after the lower): each row's entries
     # into one padded line (+inf, no draws), of which only the k + 1 smallest can hold the answer
     # (every entry is at least one draw)
-    start = np.searchsorted(rows, np.arange(2 * R))
+    start = np.searchsorted(rows, np.arange(lines))
     pos = np.arange(rows.size) - start[rows]
     width = int(pos.max()) + 1
-    M = np.full((2 * R, width), np.inf)
-    Wm = np.zeros((2 * R, width), dtype=np.int64)
+    M = np.full((lines, width), np.inf)
+    Wm = np.zeros((lines, width), dtype=np.int64)
     M[rows, pos], Wm[rows, pos] = vals, w
-    kk = min(max(k_low, k_high) + 1, width)
+    kk = min((max(k_low, k_high) if high is not None else k_low) + 1, width)
     if kk < width:
         idx = np.argpartition(M, kk - 1, axis=1)[:, :kk]
         M, Wm = np.take_along_axis(M, idx, axis=1), np.take_along_axis(Wm, idx, axis=1)
     o = np.argsort(M, axis=1)
     M, Wm = np.take_along_axis(M, o, axis=1), np.take_along_axis(Wm, o, axis=1)
     before = np.cumsum(Wm, axis=1) - Wm                    # draws ahead of each entry in its row
-    k = np.where(np.arange(2 * R) < R, k_low, k_high)[:, None]
+    k = np.where(np.arange(lines) < R, k_low, k_high)[:, None]
     # the answer is the last entry of its row with at most k draws ahead of it
-    out = M[np.arange(2 * R), np.sum(before <= k, axis=1) - 1]
+    out = M[np.arange(lines), np.sum(before <= k, axis=1) - 1]
     return out[:R], -out[R:] if high is not None else np.full(R, np.nan)
 
 
