@@ -252,7 +252,7 @@ def execute_batch(plans: list[Plan]) -> list[RunResult]:
             G, state = est.estimate(prob, state, W, W_prev, t, streams, grad=grad)
             if is_ck[t]:
                 acc.record(t, gap, cost, lambda: est.error(prob, state, W, grad),
-                           lambda: _sq_norm(W - W_star, xp))
+                           lambda: _sq_norm(W - W_star if acc.diff is None else acc.diff, xp))
             if t == mg.iters:
                 break
             gamma = mg.stepsize(gap, acc.gsq, xp)
@@ -382,11 +382,13 @@ class _Accumulators:
         self.zeros = bk.zeros((plan.seeds,))
         self.cum = self.wcum = self.fsum = self.psum = self.zeros
         self.fmin, self.gsq, self.wtot = None, None, 0.0
+        self.diff = None                 # W - W* at the last evaluation, where the problem formed it
 
     def evaluate(self, prob, W, t, at_ck, est):
         """(grad, gap) at W^t where needed (the gradient doubles as G for exact estimators)."""
+        self.diff = None
         if (at_ck and "f_gap" in self.records) or self.need_gap:
-            grad, gap = prob.grad_and_gap(W)
+            grad, gap, self.diff = prob.grad_gap_diff(W)
         else:
             need = est.exact or est.tracks_error or self.need_gsq or at_ck
             grad, gap = (prob.grad(W) if need else None), None

@@ -181,6 +181,11 @@ class Problem:
         G = self.grad(W)
         return G, self.f_gap_given_grad(W, G)
 
+    def grad_gap_diff(self, W):
+        """``grad_and_gap`` and W - W* where forming them formed it anyway (else None), so that the
+        ``dist_sq`` metric does not subtract again."""
+        return (*self.grad_and_gap(W), None)
+
     def gap_resolution(self, eps: float = 2.220446049250313e-16) -> float:
         """Absolute accuracy of ``f_gap`` at machine epsilon ``eps``: the iterate's own rounding floor
         (``_iterate_floor``), and where the family evaluates f(W) - f* by subtraction (it does not

@@ -79,9 +79,12 @@ class LeastSquares(Problem):
         return 0.5 * frob_inner(W - self.dev["W_star"], grad, self.bk.xp)
 
     def grad_and_gap(self, W):
+        return self.grad_gap_diff(W)[:2]
+
+    def grad_gap_diff(self, W):
         D = W - self.dev["W_star"]
         G = self.dev["Sigma"] @ D            # = Sigma_X W - X^T Y / N
-        return G, 0.5 * frob_inner(D, G, self.bk.xp)
+        return G, 0.5 * frob_inner(D, G, self.bk.xp), D
 
     def minibatch_grad(self, W, idx):
         mid, (Xb, Yb) = self.gather_rows(idx, "X", "Y")
