@@ -429,9 +429,10 @@ def _without_bootstrap(st: BandStats, bound, bp, unresolved, tau, t, floor):
     * inconclusive: no pending column has LCB > b' (so none can violate), some column is undecided
       already (UCB > b' or unresolved; widening keeps it so), and the tight test already fails
       (an unresolved or dominated undecided column, or an undecided interval wider than 2 tau b:
-      widening only widens). The reason names the most skewed undecided column; undecided pending
-      columns can only join that set, so the reason is final when no pending column outside it is
-      as skewed (or it has no skewed column and no pending column could join)."""
+      widening only widens). The reason names the most skewed undecided column; pending columns
+      can only join that set, and only the upper ends of those at least as skewed as its most
+      skewed member are computed to see which join (a bootstrap over those columns alone: the
+      same numbers as over all, up to the GEMM's rounding for a different set of rows)."""
     pend = st.pending
     viol = (st.lcb > bp) & ~unresolved
     if (viol & ~pend).any():
@@ -448,11 +449,18 @@ def _without_bootstrap(st: BandStats, bound, bp, unresolved, tau, t, floor):
     named = undecided & (~st.normal_ok | st.dominated)
     joinable = pend & ~undecided
     if joinable.any():
-        if not named.any():
-            return None
-        top = np.max(np.abs(st.skew[named]))
-        if np.any(np.abs(st.skew[joinable]) >= top):
-            return None
+        # pending columns that widening makes undecided join ``named``; only those at least as
+        # skewed as the most skewed named one can change the checkpoint the reason names, and only
+        # their upper ends (one tail of T*) decide whether they join
+        top = np.max(np.abs(st.skew[named])) if named.any() else -1.0
+        cand = joinable & (np.abs(st.skew) >= top)
+        if cand.any():
+            Xf, a, _ = st._boot
+            blo, _ = bootstrap_t(Xf[:, cand], a, upper=False)
+            with np.errstate(invalid="ignore", over="ignore"):
+                ucb = np.maximum(st.ucb[cand], np.nan_to_num(st.mean[cand] - blo * st.se[cand], nan=np.inf))
+            named = named.copy()
+            named[np.flatnonzero(cand)[ucb > bp[cand]]] = True
     return Verdict("inconclusive", st, _reason(st, t, named, unresolved, floor))
 
 
