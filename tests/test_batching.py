@@ -215,3 +215,28 @@ def test_batch_tables_equal_solo_tables_column_for_column(grid):
     for (key, got), c in zip(compute_group(group), group):
         assert key == c.key
         pd.testing.assert_frame_equal(got, compute(c), check_exact=True)
+
+
+def test_sweep_verdicts_at_few_seeds_catch_a_wrong_bound():
+    """At 8 seeds most checkpoints are skewed (bootstrap-t, which sweeps skip where the t-intervals
+    decide): a GD-PL bound three times too optimistic comes out violated at every grid point, as in
+    the full judgement, and the true GD-PL is never violated."""
+    from helpers import mutate
+    from theory_lab.check import judge
+    from theory_lab.theorems import THEOREMS, register
+
+    pr = lsq()
+    wrong = mutate("GD-PL", scale=1 / 3)
+    register(wrong)
+    try:
+        grid, kw = {"p": [0.2, 0.5, 0.8], "factor": [0.5, 1.0]}, dict(iters=60, seeds=8, progress=False)
+        bad = sweep(pr, "bernoulli-lora-gd", grid, theorem=wrong.id, method_params={"rank": 2}, **kw)
+        good = sweep(pr, "bernoulli-lora-gd", grid, theorem="GD-PL", method_params={"rank": 2}, **kw)
+        assert set(bad.groupby("config").verdict.first()) == {"violated"}
+        assert "violated" not in set(good.verdict)
+        plan = make_plan(pr, tl.Method("bernoulli-lora-gd", p=0.5, rank=2), 60, 8, theorem="GD-PL")
+        full = judge(plan, execute(plan))
+        assert full.max_skewness > (8 / 25) ** 0.5                 # Cochran fails: bootstrap-t territory
+        assert judge(plan, execute(plan), verdict_only=True).verdict == full.verdict
+    finally:
+        THEOREMS.pop(wrong.id, None)
