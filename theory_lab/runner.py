@@ -88,7 +88,7 @@ class RunResult:
             if isinstance(v, np.ndarray) and v.ndim == 1:
                 data[k] = v                                           # per-row values
             elif isinstance(v, str):
-                data[k] = constant_strings(v, S * K)
+                data[k] = repeated_strings([v], S * K)
             else:
                 data[k] = np.full(S * K, v, dtype=object if v is None else None)
         return pd.DataFrame(data)
@@ -102,33 +102,22 @@ def _string_dtype():
 
 
 def repeated_strings(values: list[str], n: int):
-    """``values[0]`` n times, then ``values[1]`` n times, ...: in pandas' string dtype as
-    :func:`constant_strings` builds it (an Arrow dictionary decoded in one call)."""
+    """``values[0]`` n times, then ``values[1]`` n times, ...: a column in pandas' own string dtype
+    built without converting Python objects one by one (pandas >= 3 stores strings in Arrow: one
+    repeated Arrow scalar, or an Arrow dictionary decoded in one call; before, object arrays)."""
     import pandas as pd
+
+    dtype = _string_dtype()
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return np.repeat(np.asarray(values, dtype=object), n)
+    import pyarrow as pa
 
     if all(v == values[0] for v in values):
-        return constant_strings(values[0], n * len(values))
-    dtype = _string_dtype()
-    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
-        import pyarrow as pa
-
+        arr = pa.repeat(pa.scalar(values[0], pa.large_string()), n * len(values))
+    else:
         codes = pa.array(np.repeat(np.arange(len(values), dtype=np.int32), n))
         arr = pa.DictionaryArray.from_arrays(codes, pa.array(values, pa.large_string())).dictionary_decode()
-        return pd.array(arr, dtype=dtype)
-    return np.repeat(np.asarray(values, dtype=object), n)
-
-
-def constant_strings(value: str, n: int):
-    """A column of ``n`` copies of ``value`` in pandas' own string dtype, without converting n
-    Python objects (pandas >= 3 stores strings in Arrow: one repeated Arrow scalar; before, object)."""
-    import pandas as pd
-
-    dtype = _string_dtype()
-    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
-        import pyarrow as pa
-
-        return pd.array(pa.repeat(pa.scalar(value, pa.large_string()), n), dtype=dtype)
-    return np.full(n, value, dtype=object)
+    return pd.array(arr, dtype=dtype)
 
 
 def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 0,

@@ -229,26 +229,25 @@ def group_frames(results, extras) -> list[pd.DataFrame]:
 
     from .runner import repeated_strings
 
-    if len(results) < 2:
-        return [r.to_frame(e) for r, e in zip(results, extras)]
     first = results[0]
     S, ck = first.seeds, first.checkpoints
     cols = [{**r.config, **e} for r, e in zip(results, extras)]
-    same = all(r.seeds == S and np.array_equal(r.checkpoints, ck) and list(r.metrics) == list(first.metrics)
-               and list(c) == list(cols[0]) for r, c in zip(results, cols))
+    if len(results) < 2 or not all(r.seeds == S and np.array_equal(r.checkpoints, ck) and
+                                   list(r.metrics) == list(first.metrics) and list(c) == list(cols[0])
+                                   for r, c in zip(results, cols)):
+        return [r.to_frame(e) for r, e in zip(results, extras)]
     n, C = S * len(ck), len(results)
-    data = {"seed": np.tile(np.repeat(np.arange(S), len(ck)), C), "iteration": np.tile(ck, S * C)} if same else {}
-    for name in first.metrics if same else ():
+    data = {"seed": np.tile(np.repeat(np.arange(S), len(ck)), C), "iteration": np.tile(ck, S * C)}
+    for name in first.metrics:
         data[name] = np.concatenate([r.metrics[name].reshape(-1) for r in results])
-    for k in cols[0] if same else ():
+    for k in cols[0]:
         vals = [c[k] if not isinstance(c[k], (list, dict, tuple)) else str(c[k]) for c in cols]
         kinds = {_kind(v, n) for v in vals}
         if kinds == {"rows", np.dtype(float)} and all(v.dtype == float for v in vals if isinstance(v, np.ndarray)):
             vals = [v if isinstance(v, np.ndarray) else np.full(n, v) for v in vals]    # the bound: NaN where none
             kinds = {"rows"}
         if len(kinds) != 1:
-            same = False
-            break
+            return [r.to_frame(e) for r, e in zip(results, extras)]
         kind = kinds.pop()
         if kind == "rows":
             data[k] = np.concatenate(vals)
@@ -258,8 +257,6 @@ def group_frames(results, extras) -> list[pd.DataFrame]:
             data[k] = np.full(n * C, None, dtype=object)
         else:
             data[k] = np.repeat(np.asarray(vals, dtype=kind), n)
-    if not same:
-        return [r.to_frame(e) for r, e in zip(results, extras)]
     table = pd.DataFrame(data)
     return [table.iloc[i * n:(i + 1) * n].reset_index(drop=True) for i in range(C)]
 

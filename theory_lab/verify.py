@@ -112,11 +112,10 @@ def widen(st: BandStats, upper_only: bool = False) -> BandStats:
     if not (do_upper or do_lower):
         return st
     blo, bhi = bootstrap_t(Xf[:, cols], a, upper=do_lower)
+    if do_upper:
+        st.ucb[cols] = _upper_ends(st, cols, blo)
+        st.pending = np.zeros_like(cols)
     with np.errstate(invalid="ignore", over="ignore"):
-        if do_upper:
-            hi_b = np.nan_to_num(st.mean[cols] - blo * st.se[cols], nan=np.inf)
-            st.ucb[cols] = np.maximum(st.ucb[cols], hi_b)
-            st.pending = np.zeros_like(cols)
         if do_lower:
             lo_b = np.nan_to_num(st.mean[cols] - bhi * st.se[cols], nan=-np.inf)
             st.lcb[cols] = np.minimum(st.lcb[cols], lo_b)
@@ -124,6 +123,16 @@ def widen(st: BandStats, upper_only: bool = False) -> BandStats:
     if st.final:
         st._boot = None
     return st
+
+
+def _upper_ends(st: BandStats, cols, blo=None) -> np.ndarray:
+    """The UCBs of columns ``cols`` (a mask or indices) widened to their bootstrap-t upper ends;
+    ``blo``: those columns' q_a when already computed (else one lower-tail bootstrap over them)."""
+    if blo is None:
+        Xf, a, _ = st._boot
+        blo, _ = bootstrap_t(Xf[:, cols], a, upper=False)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.maximum(st.ucb[cols], np.nan_to_num(st.mean[cols] - blo * st.se[cols], nan=np.inf))
 
 
 def heavy_tailed(X: np.ndarray, min_seeds: float = 10.0, top_share: float = 0.5) -> np.ndarray:
@@ -410,9 +419,7 @@ def upper_verdict(X: np.ndarray, bound: np.ndarray, alpha: float = 0.05, tau: fl
         # the lower ends only if the tight test still depends on them
         widen(st, upper_only=not may_violate)
         undecided = (st.ucb > bp) | unresolved
-        with np.errstate(all="ignore"):
-            wide = (st.ucb - st.lcb)[undecided] > 2 * tau * bound[undecided]
-        if undecided.any() and not (unresolved.any() or (undecided & st.dominated).any() or wide.any()):
+        if undecided.any() and not _not_tight(st, undecided, unresolved, tau, bound):
             widen(st)
     if np.any((st.lcb > bp) & ~unresolved):
         return Verdict("violated", st)
@@ -447,9 +454,7 @@ def _without_bootstrap(st: BandStats, bound, bp, unresolved, tau, t, floor):
     undecided = (st.ucb > bp) | unresolved
     if not undecided.any():
         return None                                    # holds unless a pending UCB moves above b'
-    with np.errstate(all="ignore"):
-        too_wide = (st.ucb - st.lcb)[undecided] > 2 * tau * bound[undecided]
-    if not (unresolved.any() or (undecided & st.dominated).any() or too_wide.any()):
+    if not _not_tight(st, undecided, unresolved, tau, bound):
         return None                                    # tight is still possible
     named = undecided & (~st.normal_ok | st.dominated)
     joinable = pend & ~undecided
@@ -460,13 +465,17 @@ def _without_bootstrap(st: BandStats, bound, bp, unresolved, tau, t, floor):
         top = np.max(np.abs(st.skew[named])) if named.any() else -1.0
         cand = joinable & (np.abs(st.skew) >= top)
         if cand.any():
-            Xf, a, _ = st._boot
-            blo, _ = bootstrap_t(Xf[:, cand], a, upper=False)
-            with np.errstate(invalid="ignore", over="ignore"):
-                ucb = np.maximum(st.ucb[cand], np.nan_to_num(st.mean[cand] - blo * st.se[cand], nan=np.inf))
             named = named.copy()
-            named[np.flatnonzero(cand)[ucb > bp[cand]]] = True
+            named[np.flatnonzero(cand)[_upper_ends(st, cand) > bp[cand]]] = True
     return Verdict("inconclusive", st, _reason(st, t, named, unresolved, floor))
+
+
+def _not_tight(st: BandStats, undecided, unresolved, tau, bound) -> bool:
+    """The tight test fails on the intervals as they are (an unresolved or dominated undecided
+    checkpoint, or an undecided interval wider than 2 tau b), so it fails after any widening."""
+    with np.errstate(all="ignore"):
+        wide = (st.ucb - st.lcb)[undecided] > 2 * tau * bound[undecided]
+    return bool(unresolved.any() or (undecided & st.dominated).any() or wide.any())
 
 
 def _holds_unless(st: BandStats, bound, bp, unresolved, tau, t, floor, first: int = 16):
@@ -478,13 +487,11 @@ def _holds_unless(st: BandStats, bound, bp, unresolved, tau, t, floor, first: in
     (Blocks of columns: the same numbers as one bootstrap over all, up to the GEMM's rounding.)"""
     cols = np.flatnonzero(st.pending)
     cols = cols[np.argsort(-np.abs(st.skew[cols]), kind="stable")]       # ties: lower index first
-    Xf, a, _ = st._boot
     start, size = 0, first
     while start < cols.size:
         blk = cols[start:start + size]
-        blo, _ = bootstrap_t(Xf[:, blk], a, upper=False)
+        ucb = _upper_ends(st, blk)
         with np.errstate(all="ignore"):
-            ucb = np.maximum(st.ucb[blk], np.nan_to_num(st.mean[blk] - blo * st.se[blk], nan=np.inf))
             up = ucb > bp[blk]
             wide = (ucb - st.lcb[blk]) > 2 * tau * bound[blk]
         if up.any():
