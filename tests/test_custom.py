@@ -288,3 +288,37 @@ def test_page_on_a_sum_without_l_pm_is_not_applicable_with_a_reason():
     res = tl.check(ok, tl.Method("bernoulli-lora-page", p=0.5, rank=1, batch=5), iters=150, seeds=200,
                    confidence=TRUE_CONFIDENCE)
     assert res.theorem == "PAGE-PL" and res.verdict in ("holds", "tight"), res.reason
+
+
+def nan_gradient(W):
+    return np.full_like(W, np.nan)
+
+
+def test_a_nan_gradient_is_refuted_by_name_and_never_judged(capfd):
+    """Issue 16, defect 1: a gradient returning NaN was "ok" (NaN skipped inside max) and the check
+    VIOLATED. Now certify refutes it naming the NaN, measures nothing else on NaN data (LAPACK then
+    prints on stdout), and check says not-applicable; --json stays one JSON object."""
+    pr = numpy_quadratic(grad=nan_gradient)
+    cert = tl.certify(pr)
+    assert cert.status["gradient"] == "refuted" and "NaN" in cert.detail["gradient"]
+    assert cert.status["L"] == "uncertain" and "not measured" in cert.detail["L"]
+    rep = tl.check(pr, tl.Method("bernoulli-lora-gd", p=0.5, rank=1), iters=10, seeds=4)
+    assert rep.verdict == "not-applicable" and "NaN" in rep.reason
+    capfd.readouterr()
+    assert main(["certify", "test_custom:nan_quadratic", "--json"]) == 1
+    out = capfd.readouterr().out
+    assert json.loads(out)["status"]["gradient"] == "refuted"
+
+
+def nan_quadratic():
+    return numpy_quadratic(grad=nan_gradient)
+
+
+def test_an_uncertain_claim_is_named_in_the_report():
+    """Issue 16, defect 4: a declared f* 0.5 below the true one is only "uncertain" to certify; the
+    check that rests on it must say so."""
+    pr = tl.custom_problem(f_np, grad_np, shape=(M, N), L=L_TRUE, f_star=-0.5, name="low f*")
+    assert tl.certify(pr).status["f_star"] == "uncertain"
+    rep = tl.check(pr, tl.Method("bernoulli-lora-gd", p=0.5, rank=1), iters=20, seeds=16)
+    assert any("f_star claim is UNCERTAIN" in n for n in rep.notes)
+    assert "f_star claim is UNCERTAIN" in rep.table()

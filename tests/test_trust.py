@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import theory_lab as tl
-from theory_lab.verify import upper_verdict
+from theory_lab.verify import diverged_mask, upper_verdict
 
 
 @pytest.mark.slow
@@ -85,14 +85,43 @@ def test_max_tightness_is_over_t_positive():
     assert rep.max_tightness == pytest.approx(ratio[1:].max(), rel=1e-12) and rep.max_tightness < 0.999
 
 
-def test_overflowing_values_count_as_diverged():
-    X = np.ones((10, 4))
-    X[2, 3] = 1e200                      # finite, but its square overflows: the variance is inf
+def test_divergence_is_inf_or_nan_and_large_finite_values_are_judged_on_the_bound_scale():
+    """The one divergence rule: inf or NaN. Values near 1e200 are measurements: their mean and
+    standard error are those of the same values scaled down by 2^665 (exact: no square overflows),
+    they violate a bound of 2 and clear a bound of 1e250 (issue 16, defect 2)."""
+    Y = np.random.default_rng(3).uniform(1, 2, (10, 4))
+    X = Y * 2.0 ** 665                                     # ~1e200: squares overflow float64
     v = upper_verdict(X, np.full(4, 2.0))
-    assert v.verdict == "violated" and math.isinf(v.stats.mean[3])
+    assert v.verdict == "violated"
+    np.testing.assert_array_equal(v.stats.mean, upper_verdict(Y, np.full(4, 2.0)).stats.mean * 2.0 ** 665)
+    np.testing.assert_array_equal(v.stats.se, upper_verdict(Y, np.full(4, 2.0)).stats.se * 2.0 ** 665)
+    assert upper_verdict(X, np.full(4, 1e250)).verdict == "holds"
+    assert diverged_mask(X).sum() == 0
+    X[5, 1] = np.nan
+    assert diverged_mask(X).tolist() == [False] * 5 + [True] + [False] * 4
+    assert math.isinf(upper_verdict(X, np.full(4, 1e250)).stats.mean[1])
+    # GD at 5/L grows like 4^t (least squares, L = 10): 1e241 after 200 steps is finite, not diverged;
+    # after 600 steps it overflows to inf and counts
     res = tl.run(tl.make_problem("least-squares", m=4, n=5, n_samples=10), tl.Method("gd", stepsize=0.5),
                  iters=200, seeds=3)
+    assert res.diverged() == 0 and np.all(res.metric("f_gap")[:, -1] > 1e200)
+    res = tl.run(tl.make_problem("least-squares", m=4, n=5, n_samples=10), tl.Method("gd", stepsize=0.5),
+                 iters=600, seeds=3)
     assert res.diverged() == 3
+
+
+def test_huge_noise_is_judged_against_its_own_bound_not_a_fixed_threshold():
+    """SGD-PL with additive noise of std 1e76: the bound is 2.4e153 (above the old fixed 1e150
+    divergence threshold, which called every seed diverged and the check VIOLATED); the true bound
+    holds at 0.999 confidence, and one 3x too small is violated."""
+    pr = tl.make_problem("least-squares")
+    me = tl.Method("bernoulli-lora-sgd", p=0.5, rank=2, noise="additive", noise_std=1e76)
+    rep = tl.check(pr, me, iters=20, seeds=64, confidence=0.999)
+    assert rep.diverged == 0 and rep.bound > 1e153 and rep.verdict in ("holds", "tight")
+    wrong = tl.Theorem(id="SGD-PL-3x", metric="f_gap", bound=lambda t, c: tl.get_theorem("SGD-PL").bound(t, c) / 3,
+                       max_stepsize=tl.get_theorem("SGD-PL").max_stepsize, estimator="sgd", needs_pl=True)
+    fixed = tl.Method("bernoulli-lora-sgd", p=0.5, rank=2, noise="additive", noise_std=1e76, stepsize=rep.gamma)
+    assert tl.check(pr, fixed, iters=20, seeds=64, theorem=wrong).verdict == "violated"
 
 
 def test_bootstrap_t_equals_its_plain_definition():

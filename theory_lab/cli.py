@@ -6,6 +6,7 @@ Exit codes: 0 holds / tight / inconclusive / match, 1 violated / mismatch, 2 bad
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -267,12 +268,43 @@ def _cmd_bench(a) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _clean_stdout(enabled: bool):
+    """With ``--json``: whatever native code (LAPACK, BLAS) writes on file descriptor 1 goes to stderr
+    instead, so standard output holds exactly one JSON object; the command's own output is kept and
+    written to the real stdout at the end."""
+    if not enabled:
+        yield
+        return
+    import io
+    import os
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    buffer, real = io.StringIO(), sys.stdout
+    sys.stdout = buffer
+    try:
+        yield
+    finally:
+        sys.stdout = real
+        os.dup2(saved, 1)
+        os.close(saved)
+        real.write(buffer.getvalue())
+        real.flush()
+
+
 def main(argv=None) -> int:
     ap = _parser()
     try:
         a = ap.parse_args(argv)
     except SystemExit as exc:             # --help (0) or a bad option (2, one line already printed)
         return int(exc.code or 0)
+    with _clean_stdout(bool(getattr(a, "json", False))):
+        return _dispatch(a)
+
+
+def _dispatch(a) -> int:
     try:
         if a.command == "check":
             return _cmd_check(a)

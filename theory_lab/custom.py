@@ -286,6 +286,12 @@ def certify(problem, seed: int = 0, points: int = 6, lbfgs_starts: int = 3) -> C
         radius = max(radius, float(np.linalg.norm(pr.W0 - pr.W_star)) / math.sqrt(pr.m * pr.n))
     P = pr.W0[None] + radius * rng.standard_normal((points, pr.m, pr.n))
     _gradient(pr, P, rng, cert)
+    if cert.status["gradient"] == "refuted" and not math.isfinite(cert.gradient_error):
+        # f or grad is not finite at the sampled points: nothing else can be measured there (and
+        # LAPACK, handed NaN, prints to stdout)
+        for claim in ("L", "f_star", "mu") if pr.smooth else ():
+            cert.status[claim], cert.detail[claim] = "uncertain", "not measured: " + cert.detail["gradient"]
+        return cert
     if pr.smooth:
         _smoothness(pr, P, rng, cert, problem.L)
         _optimum(pr, rng, cert, problem, lbfgs_starts, radius)
@@ -355,8 +361,24 @@ def _finite_sum_claims(pr, P, rng, cert, problem, samples: int = 16):
         cert.status["L_max"], cert.detail["L_max"] = "ok", f"declared L_max = {declared:.6g} >= sampled {est:.6g}"
 
 
+def _not_finite(values) -> str | None:
+    """None when every value is finite, else what is wrong ("NaN at 2 of 6 points", "inf at ...")."""
+    v = np.asarray(values, dtype=float).reshape(len(values), -1)
+    bad = ~np.all(np.isfinite(v), axis=1)
+    if not bad.any():
+        return None
+    kind = "NaN" if np.isnan(v[bad]).any() else "inf"
+    return f"{kind} at {int(bad.sum())} of {len(v)} sampled points"
+
+
 def _gradient(pr, P, rng, cert):
     G = pr.grad(P)
+    bad_f, bad_g = _not_finite(pr.value(P)), _not_finite(G)
+    fault = (bad_f and f"f returns {bad_f}") or (bad_g and f"grad returns {bad_g}")
+    if fault:                                # a NaN is never "within tolerance": max() would skip it
+        cert.gradient_error = math.nan
+        cert.status["gradient"], cert.detail["gradient"] = "refuted", fault
+        return
     worst = 0.0
     for k in range(P.shape[0]):
         D = rng.standard_normal(P.shape[1:])
@@ -367,9 +389,13 @@ def _gradient(pr, P, rng, cert):
         fd, dd = (fp - fm) / (2 * h), float(np.sum(G[k] * D))
         # rounding of the difference (eps |f| / h) plus the truncation O(h^2 f''') allowance
         tol = 1e-6 * (abs(dd) + abs(fd)) + 64 * np.finfo(float).eps * (abs(fp) + abs(fm) + abs(f0)) / h + 1e-12
-        worst = max(worst, abs(fd - dd) / tol)
+        err = abs(fd - dd) / tol
+        worst = err if not err <= worst else worst             # a NaN error stays NaN
     cert.gradient_error = worst
-    if worst <= 1.0:
+    if not math.isfinite(worst):
+        cert.status["gradient"], cert.detail["gradient"] = "refuted", (
+            "central differences of f are not finite near the sampled points (f is NaN or inf there)")
+    elif worst <= 1.0:
         cert.status["gradient"], cert.detail["gradient"] = "ok", (
             f"central differences agree with grad at {P.shape[0]} points (worst error {worst:.2g} of tolerance)")
     elif worst > 1e3:
@@ -414,9 +440,13 @@ def _smoothness(pr, P, rng, cert, L_declared):
     Q = P + 0.3 * rng.standard_normal(P.shape)
     gP, gQ = pr.grad(P), pr.grad(Q)
     sec = np.linalg.norm((gP - gQ).reshape(len(P), -1), axis=1) / np.linalg.norm((P - Q).reshape(len(P), -1), axis=1)
-    est = max(ests + [float(sec.max())])
+    vals = ests + [float(v) for v in sec]
+    est = math.nan if not all(math.isfinite(v) for v in vals) else max(vals)
     cert.L_estimate = est
-    if L_declared is None:
+    if not math.isfinite(est):
+        cert.status["L"], cert.detail["L"] = "uncertain", (
+            "the curvature could not be measured: gradient differences are NaN or inf at the sampled points")
+    elif L_declared is None:
         cert.status["L"], cert.detail["L"] = "estimated", f"L >= {est:.6g} (Hessian top eigenvalue and secants)"
     elif est > L_declared * (1 + 1e-4):
         cert.status["L"], cert.detail["L"] = "refuted", (
@@ -438,7 +468,10 @@ def _optimum(pr, rng, cert, problem, starts, radius):
     cert.f_star_estimate = best
     declared = problem.f_star
     tol = 1e-9 * (abs(best) + 1.0)
-    if declared is None:
+    if not math.isfinite(best):
+        cert.status["f_star"], cert.detail["f_star"] = "uncertain", (
+            f"L-BFGS found no finite value of f (best {best}); f* is unknown")
+    elif declared is None:
         cert.status["f_star"], cert.detail["f_star"] = "estimated", f"f* <= {best:.10g} (L-BFGS from {starts} starts)"
     elif best < declared - tol:
         cert.status["f_star"], cert.detail["f_star"] = "refuted", f"declared f* = {declared:.10g} but f reaches {best:.10g}"
@@ -465,9 +498,12 @@ def _pl(pr, P, rng, cert, problem):
     ok = gap > 1e-8 * (abs(fs) + 1.0)
     if not ok.any():
         return
-    ratio = float(np.min(g2[ok] / (2 * gap[ok])))
+    ratios = g2[ok] / (2 * gap[ok])
+    ratio = float(np.min(ratios)) if np.all(np.isfinite(ratios)) else math.nan
     cert.mu_estimate = ratio
-    if problem.mu is None:
+    if not math.isfinite(ratio):
+        cert.status["mu"], cert.detail["mu"] = "uncertain", "the PL ratio is NaN or inf at sampled points"
+    elif problem.mu is None:
         cert.status["mu"], cert.detail["mu"] = "estimated", f"PL constant <= {ratio:.6g} (smallest sampled ratio)"
     elif ratio < problem.mu * (1 - 1e-6):
         cert.status["mu"], cert.detail["mu"] = "refuted", (

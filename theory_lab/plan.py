@@ -165,6 +165,10 @@ def _certified(problem: Problem):
     if cert.refuted:
         return problem, "; ".join(f"{k} claim refuted by certify: {cert.detail[k]}" for k in cert.refuted), []
     notes, values = [], {}
+    for claim, status in cert.status.items():            # every claim the verdict rests on unproven
+        if status == "uncertain":
+            notes.append(f"the {claim} claim is UNCERTAIN (tl.certify: {cert.detail[claim]}); "
+                         "this verdict rests on it")
     if problem.L is None and math.isfinite(cert.L_estimate):
         values["L"] = cert.L_estimate
         notes.append(f"L was not declared: this verdict rests on a SAMPLED lower estimate L = {cert.L_estimate:.6g} "
@@ -197,7 +201,11 @@ def _constants(problem: Problem, method: Method, iters: int, conservative: bool)
     lam, Lam, err = method.spec.rule.lam(method, problem)
     if conservative:
         lam, Lam, err = max(lam - err, 0.0), min(Lam + err, 1.0), 0.0
-    values = {**problem.constants(), **method.estimator.constants(problem)}
+    try:
+        values = {**problem.constants(), **method.estimator.constants(problem)}
+    except (OverflowError, FloatingPointError) as exc:
+        raise InputError("method", f"a constant of {method.name} on {problem.describe()} overflows float64 ({exc}); "
+                         "use smaller parameters") from None
     if "kappa" in values and values["kappa"] is None:
         values["kappa"] = lam / Lam if Lam > 0 else 1.0            # Polyak default kappa = lam/Lam
     return Constants(**values, lam_min=lam, lam_max=Lam, lam_err=err, p=method.p, rank=method.rank,

@@ -68,7 +68,7 @@ class RunResult:
         return next(iter(self.metrics.values())).shape[0]
 
     def diverged(self, name: str = "f_gap") -> int:
-        """Number of seeds whose metric became inf, NaN, or too large to square (> 1e150)."""
+        """Number of seeds whose metric became inf or NaN (``verify.diverged_mask``: the one rule)."""
         from .verify import diverged_mask
 
         return int(np.sum(diverged_mask(self.metric(name))))

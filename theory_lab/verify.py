@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 SLACK_REL, SLACK_ABS = 1e-9, 1e-15
-#: per-seed values beyond this are counted as diverged: their squares (the variance) overflow float64
-OVERFLOW = 1e150
 
 
 def numerical_slack(dtype: str) -> float:
@@ -24,10 +22,19 @@ def numerical_slack(dtype: str) -> float:
 
 
 def diverged_mask(X: np.ndarray) -> np.ndarray:
-    """Per seed: True when any value is inf, NaN, or so large that its square overflows."""
-    X = np.asarray(X, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return ~np.all(np.isfinite(X) & (np.abs(X) <= OVERFLOW), axis=-1)
+    """Per seed: True when any value is inf or NaN: the one divergence rule. A large but finite value
+    is a measurement like any other (the statistics scale each checkpoint, :func:`power_of_two_scale`,
+    so no square overflows) and is judged against the bound's own scale."""
+    return ~np.all(np.isfinite(np.asarray(X, dtype=float)), axis=-1)
+
+
+def power_of_two_scale(X: np.ndarray) -> np.ndarray:
+    """Per column of finite X (S, K): the power of two at or above its largest |x| (1 for a zero
+    column). Dividing by it is exact (no rounding), and afterwards every |x| <= 1: sums, squares and
+    cubes of the scaled values cannot overflow, whatever the metric's magnitude (1e-300 or 1e300)."""
+    top = np.max(np.abs(X), axis=0) if X.size else np.zeros(X.shape[1:])
+    _, exp = np.frexp(top)
+    return np.where(top > 0, np.ldexp(1.0, exp), 1.0)
 
 
 @dataclass
@@ -67,36 +74,39 @@ def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False
     """t-bounds of the mean of each column of X (S, K) at level alpha/k (one- or two-sided), with
     each column's skewness and Cochran check.
 
-    Non-finite or overflowing values make that column's mean infinite (divergence is never dropped).
+    Non-finite values make that column's mean infinite (divergence is never dropped); finite values of
+    any magnitude are scaled per column by a power of two first, so nothing overflows.
     ``widen_now=False`` leaves the skewed columns' bootstrap-t widening to :func:`widen` (``pending``)."""
     X = np.asarray(X, dtype=float)
     S = X.shape[0]
-    with np.errstate(invalid="ignore"):
-        finite = np.isfinite(X) & (np.abs(X) <= OVERFLOW)
+    finite = np.isfinite(X)
     ok = finite.all(axis=0)
     a = alpha / max(k, 1)
     q = 1 - a / 2 if two_sided else 1 - a
     from scipy import special        # (imported here: a run that judges nothing does not pay for it)
 
     tcrit = float(special.stdtrit(S - 1, q)) if S > 1 else math.inf      # Student t quantile
+    Xf = np.where(finite, X, 0.0)
+    scale = power_of_two_scale(Xf)
+    Xs = Xf / scale                                   # exact; |Xs| <= 1
     with np.errstate(all="ignore"):
-        Xf = np.where(finite, X, 0.0)
-        mean = np.where(ok, Xf.mean(axis=0), np.inf)
-        sd = np.where(ok, Xf.std(axis=0, ddof=1) if S > 1 else np.inf, np.inf)
+        mean = np.where(ok, Xs.mean(axis=0) * scale, np.inf)
+        sd = np.where(ok, Xs.std(axis=0, ddof=1) * scale if S > 1 else np.inf, np.inf)
         se = sd / math.sqrt(S)
         lcb = np.where(ok, mean - tcrit * se, np.inf)
         ucb = np.where(ok, mean + tcrit * se, np.inf)
-    g1 = column_skewness(Xf)
+    g1 = column_skewness(Xs)
     normal_ok = ok & (S >= 25 * g1 ** 2)
     skewed = ok & ~normal_ok & robust
-    dominated = ok & heavy_tailed(Xf) & robust
+    dominated = ok & heavy_tailed(Xs) & robust
     if dominated.any():
         # where a handful of seeds carry the mean, no interval is trustworthy: the upper end becomes
         # the largest per-seed value observed (a bound must clear every seed to "hold" there)
         ucb[dominated] = np.maximum(ucb[dominated], Xf[:, dominated].max(axis=0))
     boot = skewed & (S > 2)
+    # the bootstrap-t's T* does not depend on the scale: it resamples the scaled values
     st = BandStats(mean, se, lcb, ucb, tcrit, S, finite.sum(axis=0), g1, normal_ok, dominated,
-                   pending=boot, pending_lower=boot.copy(), _boot=(Xf, a / 2 if two_sided else a, boot))
+                   pending=boot, pending_lower=boot.copy(), _boot=(Xs, a / 2 if two_sided else a, boot))
     return widen(st) if widen_now else st
 
 
@@ -556,8 +566,8 @@ def _reason(st: BandStats, t, skewed, unresolved, floor) -> str:
 def skewness(x: np.ndarray) -> float:
     """Sample skewness g1 of the finite values (0 for constant samples)."""
     x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    return float(column_skewness(x[:, None])[0]) if x.size >= 3 else 0.0
+    x = x[np.isfinite(x)][:, None]
+    return float(column_skewness(x / power_of_two_scale(x))[0]) if x.size >= 3 else 0.0
 
 
 def fit_linear_rate(t: np.ndarray, X: np.ndarray, floor: float = 0.0, n_boot: int = 200,

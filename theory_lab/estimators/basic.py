@@ -70,7 +70,7 @@ class SGD(Estimator):
             raise InputError("noise", f"got {noise!r}; accepted: {', '.join(NOISE_MODELS)}")
         super().__init__(noise=noise, batch=check_range("batch", batch, 1, 10_000_000, integer=True),
                          replacement=check_bool("replacement", replacement),
-                         noise_std=check_range("noise_std", noise_std, 0, None))
+                         noise_std=check_range("noise_std", noise_std, 0, 1e100))
 
     def resolve(self, problem):
         p = self.params

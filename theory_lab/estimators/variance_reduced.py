@@ -71,7 +71,7 @@ class MVR(Estimator):
             raise InputError("noise", f"got {noise!r}; accepted: auto, additive, minibatch")
         super().__init__(momentum=check_range("momentum", momentum, 0.0, 1.0, low_open=True), noise=noise,
                          batch=check_range("batch", batch, 1, 10 ** 7, integer=True),
-                         noise_std=check_range("noise_std", noise_std, 0.0, None))
+                         noise_std=check_range("noise_std", noise_std, 0.0, 1e100))
 
     def resolve(self, problem):
         noise = self._params["noise"]
