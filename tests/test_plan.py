@@ -274,17 +274,26 @@ def test_parts_follow_the_umask(tmp_path):
     assert (tmp_path / "s.parquet").stat().st_mode & 0o777 == 0o644
 
 
-def test_stale_temporaries_are_cleaned(tmp_path):
+def test_only_own_stale_temporaries_are_cleaned(tmp_path):
+    """Issue 16, defect 8: a sweep removed every ``.*.tmp`` of a dead pid in the --out folder, other
+    programs' included. Now only its own temporaries (``.<part or table>.tl-<pid>-<random>.tmp`` of a
+    writer that is gone) are removed."""
+    import os
+
     from theory_lab.sweep import Store
 
     parts = tmp_path / "s.parquet.parts"
     parts.mkdir()
-    dead = parts / ".abc.parquet.999999999.xyz.tmp"          # a pid that cannot exist
-    live = parts / f".abc.parquet.{__import__('os').getpid()}.xyz.tmp"
-    dead.write_bytes(b"x")
-    live.write_bytes(b"x")
-    assert Store(tmp_path / "s.parquet").clean_temporaries() == 1
-    assert not dead.exists() and live.exists()
+    dead = parts / ".0123456789abcdef.parquet.tl-999999999-xyz.tmp"        # a pid that cannot exist
+    live = parts / f".0123456789abcdef.parquet.tl-{os.getpid()}-xyz.tmp"
+    table_tmp = tmp_path / ".s.parquet.tl-999999999-abc_1.tmp"
+    others = [parts / ".abc.parquet.999999999.xyz.tmp", tmp_path / ".notes.txt.999999999.a.tmp",
+              tmp_path / ".other.parquet.tl-999999999-abc.tmp", tmp_path / ".editor.swp.tmp"]
+    for f in [dead, live, table_tmp, *others]:
+        f.write_bytes(b"x")
+    assert Store(tmp_path / "s.parquet").clean_temporaries() == 2
+    assert not dead.exists() and not table_tmp.exists() and live.exists()
+    assert all(f.exists() for f in others)
 
 
 def test_paper_figure_uses_the_paper_data():

@@ -115,13 +115,20 @@ class CustomProblem(Problem):
         return f"custom {self.name!r} (m={self.m}, n={self.n}, {self.kind})"
 
     def fingerprint(self) -> str:
-        import hashlib
+        """Everything that changes this objective's numbers: f, grad, f_i and grad_i (by code,
+        captured values and the globals they read, ``fingerprint.callable_fingerprint``) and their
+        values at three points, W0, W*, and every declared constant. A fixed gradient or a changed
+        constant never reuses stored results."""
+        from .fingerprint import value_fingerprint
 
         pts = np.random.default_rng(0).standard_normal((3, self.m, self.n)) + self.W0
-        vals = self.bind("numpy").value(pts)
-        h = hashlib.sha256(repr((self.name, self.m, self.n, self.L, self.mu, self.f_star)).encode())
-        h.update(np.ascontiguousarray(vals, np.float64).tobytes() + self.W0.tobytes())
-        return h.hexdigest()[:16]
+        pr = self.bind("numpy")
+        with np.errstate(all="ignore"):
+            vals, grads = pr.value(pts), pr.grad(pts)
+        consts = {k: getattr(self, k, None) for k in ("L", "mu", "f_star", "n_samples", "L_max", "L_pm",
+                                                      "delta_inf", "f_i_lower", "kind")}
+        return value_fingerprint(self.name, self.m, self.n, consts, self.W0, self.W_star, vals, grads,
+                                 self._f, self._grad, self._f_i, self._grad_i)
 
     def with_constants(self, **values) -> "CustomProblem":
         """A copy with constants set (the estimated L, say)."""

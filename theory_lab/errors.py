@@ -6,6 +6,8 @@ exits with code 2.
 """
 from __future__ import annotations
 
+import re
+
 
 class InputError(ValueError):
     """Bad user input: ``field`` names the parameter, the message says what is accepted."""
@@ -108,19 +110,23 @@ def writable_file(field: str, path) -> None:
     probe_writable(field, parent, repr(str(path)))
 
 
+#: the name of a temporary made by :func:`atomic_write`: ``.<target>.tl-<pid>-<random>.tmp``
+TEMP_PATTERN = re.compile(r"\.(?P<target>.+)\.tl-(?P<pid>[0-9]+)-[A-Za-z0-9_]+\.tmp")
+
+
 def atomic_write(path, write, private: bool = False) -> None:
-    """Create ``path`` atomically: ``write(tmp)`` fills a temporary ``.<name>.<pid>.<random>.tmp`` in
-    the same folder (the pid lets a later run remove the leftovers of writers that died), which is
-    fsynced and renamed over ``path``; no reader ever sees half a file. The file gets the
-    permissions the umask gives a new file, or owner-only ones with ``private``. OSError propagates
-    and the temporary is removed."""
+    """Create ``path`` atomically: ``write(tmp)`` fills a temporary ``.<name>.tl-<pid>-<random>.tmp``
+    (created exclusively, :data:`TEMP_PATTERN`) in the same folder (the pid lets a later run remove
+    the leftovers of its own writers that died, and nothing else), which is fsynced and renamed over
+    ``path``; no reader ever sees half a file. The file gets the permissions the umask gives a new
+    file, or owner-only ones with ``private``. OSError propagates and the temporary is removed."""
     import os
     import tempfile
     from pathlib import Path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tl-{os.getpid()}-", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)

@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -165,11 +166,18 @@ class Config:
         return {**self.__dict__, "_plan": None}
 
     def spec(self) -> dict[str, Any]:
-        return dict(problem=self.problem_spec, problem_params=self.problem_params,
-                    problem_data=self.problem().fingerprint(), method=self.method_name,
-                    method_params=self.method_params, iters=self.iters, seeds=self.seeds,
-                    master_seed=self.master_seed, theorem=self.theorem, confidence=self.confidence,
-                    backend=self.backend, device=self.device, dtype=self.dtype)
+        """What the configuration's key hashes: the resolved run (``Plan.config``: problem, method with
+        every estimator and sketch parameter as resolved, so ``rank = 2.0`` and ``2`` are one
+        configuration; the stepsize; seeds; backend), the problem's data and functions
+        (``Problem.fingerprint``), the theorem's own fingerprint (its bound and condition, not only its
+        ID), the confidence, and the code version (``fingerprint.code_version``)."""
+        from .fingerprint import code_version
+
+        plan = self.plan()
+        return dict(run=plan.config(), sketch_params=repr(sorted(plan.method.sketch_params.items())),
+                    problem_data=plan.problem.fingerprint(), seeds=self.seeds, checkpoints=list(plan.checkpoints),
+                    theorem=None if plan.theorem is None else [plan.theorem.id, plan.theorem.fingerprint()],
+                    confidence=self.confidence, code=code_version())
 
 
 _PROBLEMS: dict[tuple, Any] = {}
@@ -304,27 +312,55 @@ def _compute_payload(group: list[Config]) -> list[tuple[str, pd.DataFrame]]:
 
 
 # ------------------------------------------------------------------------------ the store
+#: the schema metadata key that marks a parquet file as a theory-lab table (only such files are
+#: ever replaced)
+MARKER = b"theory-lab"
+
+
 class Store:
     """Parquet result store: ``path`` (the table) and ``path.parts/<config>.parquet``.
 
     Each part holds its configuration's key in its ``config`` column; a part that cannot be read,
     is empty, or holds another key is damaged: ``repair`` removes it (so it is recomputed) and
-    says so on one line. Temporaries of writers that no longer run are removed."""
+    says so on one line. Damaged parts of *other* sweeps sharing the store are restored from the
+    previous table when it holds their rows, else named on stderr (and in ``table.attrs``), never
+    dropped silently.
+
+    Safety: the store only ever replaces files it wrote (a table marked ``theory-lab`` in its
+    parquet metadata, its own parts and temporaries); a symbolic link anywhere in it, or an
+    existing ``path`` that is not a theory-lab table, is refused with one line naming ``out``. The
+    lock is opened without following links and without truncating, temporaries carry the writer's
+    pid and a random part (``errors.atomic_write``), and only those of writers that are gone are
+    removed."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.parts = self.path.with_name(self.path.name + ".parts")
+        self.damaged: list[str] = []
 
     def check_writable(self) -> None:
-        """InputError naming ``out`` unless the store's folders can be created and written (tried
-        with probe files, so it fails before any computation, not after)."""
+        """InputError naming ``out`` unless the store can be written without touching anything that
+        is not theory-lab's: ``path`` is new or a theory-lab table, nothing in it is a link, and
+        its folders can be created and written (tried with probe files, before any computation)."""
         what = f"the store {str(self.path)!r}"
+        if self.path.is_symlink() or self.parts.is_symlink():
+            raise InputError("out", f"{what} is a symbolic link; theory-lab does not write through links: "
+                             "give the real path")
         if self.path.is_dir():
             raise InputError("out", f"{what} is a folder; choose another --out")
+        if self.path.exists() and not own_table(self.path):
+            raise InputError("out", f"{str(self.path)!r} exists and is not a theory-lab result table; theory-lab only "
+                             "replaces its own files: choose another --out")
+        if self.parts.exists() and not self.parts.is_dir():
+            raise InputError("out", f"{str(self.parts)!r} exists and is not a folder; choose another --out")
         try:
             self.parts.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError("out", f"cannot write {what} ({exc.strerror or exc}); choose another --out") from None
+        for entry in self.parts.iterdir():
+            if entry.is_symlink():
+                raise InputError("out", f"{str(entry)!r} is a symbolic link, which theory-lab did not write; "
+                                 "remove it or choose another --out")
         probe_writable("out", self.parts, what)
         probe_writable("out", self.path.parent, what)
 
@@ -332,11 +368,14 @@ class Store:
         return self.parts / f"{key}.parquet"
 
     def has(self, key: str) -> bool:
-        return self._part(key).is_file()
+        part = self._part(key)
+        return part.is_file() and not part.is_symlink()
 
     def part_ok(self, key: str) -> bool:
         """The part exists, reads, has rows, and every row carries ``key``."""
         import pandas as pd
+        if not self.has(key):
+            return False
         try:
             col = pd.read_parquet(self._part(key), columns=["config"])["config"]
         except Exception:                  # truncated, garbage, empty file, no config column
@@ -355,16 +394,22 @@ class Store:
         return bad
 
     def clean_temporaries(self) -> int:
-        """Remove ``.*.tmp`` files whose writer process is gone; returns how many."""
+        """Remove this store's own temporaries (``.<name>.tl-<pid>-<random>.tmp``, for the table or a
+        part) whose writer process is gone; returns how many. Nothing else is touched."""
         removed = 0
-        for folder in (self.parts, self.path.parent if str(self.path.parent) else Path(".")):
+        for folder, targets in ((self.parts, None), (self.path.parent if str(self.path.parent) else Path("."),
+                                                     {self.path.name})):
             if not folder.is_dir():
                 continue
             for tmp in folder.glob(".*.tmp"):
-                pid = _writer_pid(tmp.name)
-                if pid is not None and not _alive(pid):
-                    tmp.unlink(missing_ok=True)
-                    removed += 1
+                own = own_temporary(tmp.name)
+                if own is None or tmp.is_symlink() or not tmp.is_file():
+                    continue
+                target, pid = own
+                if (target in targets) if targets is not None else _PART_NAME.fullmatch(target) is not None:
+                    if not _alive(pid):
+                        tmp.unlink(missing_ok=True)
+                        removed += 1
         return removed
 
     def write_part(self, key: str, frame: pd.DataFrame) -> None:
@@ -372,19 +417,23 @@ class Store:
         _atomic_parquet(frame, self._part(key))
 
     def read(self, keys=None) -> pd.DataFrame:
+        """The rows of ``keys`` (default: every part); parts that cannot be read or hold another key
+        are left out and listed in ``self.damaged``."""
         import pandas as pd
         if keys is None:
-            keys = [f.stem for f in sorted(self.parts.glob("*.parquet"))]
-        frames = []
+            keys = [f.stem for f in sorted(self.parts.glob("*.parquet")) if not f.is_symlink()]
+        frames, self.damaged = [], []
         for k in keys:
             if not self.has(k):
                 continue
             try:
                 frame = pd.read_parquet(self._part(k))
             except Exception:
-                continue                   # damaged: skipped here, recomputed by the next sweep
-            if len(frame) and (frame["config"] == k).all():
+                frame = None
+            if frame is not None and len(frame) and "config" in frame and (frame["config"] == k).all():
                 frames.append(frame)
+            else:
+                self.damaged.append(k)
         if not frames:
             return pd.DataFrame()
         table = pd.concat(frames, ignore_index=True)
@@ -394,27 +443,86 @@ class Store:
         return table
 
     def consolidate(self) -> pd.DataFrame:
-        """Rewrite the table from all parts, atomically and under an exclusive lock."""
+        """Rewrite the table from all parts, atomically and under an exclusive lock. A damaged part
+        (another sweep's, say) is restored from the previous table when that holds its rows, else
+        named on one stderr line; it is never dropped without a word."""
         import fcntl
 
         self.parts.mkdir(parents=True, exist_ok=True)
-        with open(self.parts / ".lock", "w") as lock:
+        fd = _open_lock(self.parts / ".lock")
+        with os.fdopen(fd, "r+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             table = self.read()
+            if self.damaged:
+                table = self._restore(table)
             if not table.empty:
                 by = [c for c in ("config", "seed", "iteration") if c in table]
                 table = table.sort_values(by, kind="stable").reset_index(drop=True)
             _atomic_parquet(table, self.path)
             return table
 
+    def _restore(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Parts in ``self.damaged``: rewritten from the previous table's rows where it has them."""
+        import pandas as pd
 
-def _writer_pid(name: str) -> int | None:
-    """The pid in a temporary's name ``.<file>.<pid>.<random>.tmp``."""
-    parts = name.split(".")
+        old = None
+        if self.path.is_file() and own_table(self.path):
+            try:
+                old = pd.read_parquet(self.path)
+            except Exception:
+                old = None
+        restored, lost = [], []
+        for k in self.damaged:
+            rows = old[old["config"] == k].reset_index(drop=True) if old is not None and "config" in old else None
+            if rows is not None and len(rows):
+                _atomic_parquet(rows, self._part(k))
+                restored.append(rows)
+            else:
+                lost.append(k)
+        if restored:
+            print(f"theory-lab: store {self.path}: {len(restored)} damaged part(s) of other sweeps restored from "
+                  "the previous table", file=sys.stderr)
+        if lost:
+            print(f"theory-lab: store {self.path}: {len(lost)} part(s) cannot be read and are NOT in the table "
+                  f"({', '.join(lost[:3])}{', ...' if len(lost) > 3 else ''}); re-run the sweep that wrote them",
+                  file=sys.stderr)
+        self.damaged = lost
+        return pd.concat([table, *restored], ignore_index=True) if restored else table
+
+
+_PART_NAME = re.compile(r"[0-9a-f]{16}\.parquet")
+
+
+def own_temporary(name: str) -> tuple[str, int] | None:
+    """(target file name, writer pid) of a temporary ``errors.atomic_write`` made, else None."""
+    from .errors import TEMP_PATTERN
+
+    m = TEMP_PATTERN.fullmatch(name)
+    return (m.group("target"), int(m.group("pid"))) if m else None
+
+
+def own_table(path: Path) -> bool:
+    """``path`` is a regular file (not a link) holding a parquet table theory-lab wrote: marked in its
+    schema metadata, or (tables written before the marker) with config / seed / iteration columns."""
+    if path.is_symlink() or not path.is_file():
+        return False
     try:
-        return int(parts[-3])
-    except (IndexError, ValueError):
-        return None
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(path)
+    except Exception:
+        return False
+    meta = schema.metadata or {}
+    return MARKER in meta or {"config", "seed", "iteration"} <= set(schema.names)
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor: created owner-only if missing, never truncated, never through a link."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise InputError("out", f"cannot open the store's lock {str(path)!r} ({exc.strerror or exc}; a symbolic "
+                         "link there is refused); remove it or choose another --out") from None
 
 
 def _alive(pid: int) -> bool:
@@ -428,8 +536,17 @@ def _alive(pid: int) -> bool:
 
 
 def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` atomically, with the umask's permissions (``errors.atomic_write``)."""
-    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    """Write ``frame`` to ``path`` atomically, with the umask's permissions (``errors.atomic_write``),
+    marked as theory-lab's in the parquet metadata."""
+    def write(tmp):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), MARKER: b"1"})
+        pq.write_table(table, tmp)
+
+    atomic_write(path, write)
 
 
 # ------------------------------------------------------------------------------ the sweep
@@ -491,14 +608,16 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
         results[key] = frame
     # ordered by (config, seed, iteration): parts in key order, each part by seed then checkpoint
     # as ``RunResult.to_frame`` writes it (no sort of the whole table)
+    damaged: list[str] = []
     if st is not None:
         st.consolidate()
+        damaged = st.damaged
         table = st.read(sorted(keys))
     else:
         table = pd.concat([results[k] for k in sorted(keys)], ignore_index=True)
     div = table.groupby("config")["diverged"].max() if "diverged" in table else pd.Series(dtype=int)
     table.attrs.update(computed=len(todo), cached=len(keys) - len(todo), repaired=len(repaired),
-                       diverged=int((div > 0).sum()), store=str(store) if store else None)
+                       diverged=int((div > 0).sum()), store=str(store) if store else None, damaged=damaged)
     return table
 
 

@@ -128,6 +128,15 @@ class Theorem:
             raise InputError("stepsize", f"{self.id} recommends no stepsize; give a number")
         return float(fn(c))
 
+    def fingerprint(self) -> str:
+        """A hash of everything that decides this theorem's verdicts: its bound, condition, stepsize
+        rules and every other function it carries (by code, captured values and the globals they
+        read), its metric and flags. Re-registering an ID with another bound changes it, so a sweep
+        store never reuses verdicts judged against the old one."""
+        from ..fingerprint import value_fingerprint
+
+        return value_fingerprint({k: getattr(self, k) for k in self.__dataclass_fields__ if k != "doc"})
+
     def evaluate(self, t: np.ndarray, c: Constants) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.bound(np.asarray(t, dtype=float), c), dtype=float),
                                np.shape(t)).astype(float)
