@@ -23,7 +23,7 @@ def cache_dir(tmp_path):
 
 
 def _entries(folder):
-    return sorted(folder.glob("*.pkl"))
+    return sorted(folder.glob("*.npz"))
 
 
 def test_reload_equals_build_and_does_not_rebuild(cache_dir, monkeypatch):
@@ -99,3 +99,56 @@ def test_small_builds_take_no_lock(cache_dir):
     thousands of small problems)."""
     tl.make_problem("least-squares", m=4, n=3, seed=11)
     assert not list(cache_dir.glob("*.lock")) if cache_dir.exists() else True
+
+
+PAYLOAD = "import pathlib; pathlib.Path({!r}).write_text('ran')"
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (PAYLOAD.format(self.marker),))
+
+
+def test_planted_entries_never_run_code(cache_dir, tmp_path, capsys):
+    """Issue 16, defect 6: a pickle planted in the cache ran code before the entry was called damaged.
+    Entries are npz + JSON read with allow_pickle=False: a planted pickle (under the old or the new
+    name) and an npz whose members hold pickled objects are damaged data, never executed; the
+    problem is rebuilt and equal to a fresh build."""
+    import pickle
+
+    fresh = tl.make_problem("linreg-noncvx", **PARAMS)
+    key = cache.problem_key(fresh)
+    marker = tmp_path / "ran.txt"
+    evil = pickle.dumps({"_cache_key": key, "x": _Evil(str(marker))})
+    (cache_dir / f"{key}.pkl").write_bytes(evil)
+    (cache_dir / f"{key}.npz").write_bytes(evil)
+    again = tl.make_problem("linreg-noncvx", **PARAMS)
+    assert not marker.exists() and again.fingerprint() == fresh.fingerprint()
+    assert "damaged" in capsys.readouterr().err
+    np.savez(cache_dir / f"{key}.npz", __meta__=np.array([_Evil(str(marker))], dtype=object))
+    tl.make_problem("linreg-noncvx", **PARAMS)
+    assert not marker.exists()
+
+
+def test_cache_folder_is_private_and_foreign_entries_are_refused(tmp_path, capsys):
+    """The folder is created 0700; one that others can write is not used (one line); an entry owned
+    by another user is refused."""
+    folder = tmp_path / "new" / "c"
+    cache.configure(directory=folder, min_seconds=0.0)
+    try:
+        built = tl.make_problem("linreg-noncvx", **PARAMS)
+        assert folder.stat().st_mode & 0o777 == 0o700
+        (entry,) = _entries(folder)
+        assert entry.stat().st_mode & 0o777 == 0o600
+        if os.getuid() == 0:                           # root can hand the entry to another user
+            os.chown(entry, 12345, 12345)
+            tl.make_problem("linreg-noncvx", **PARAMS)
+            assert "refused" in capsys.readouterr().err
+        os.chmod(folder, 0o777)
+        assert cache.load(cache.problem_key(built)) is None
+        assert "not used: others can write" in capsys.readouterr().err
+    finally:
+        cache.configure(directory=tmp_path / "unused", min_seconds=1.0)
