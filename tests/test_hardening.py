@@ -9,6 +9,7 @@ import pytest
 
 import theory_lab as tl
 from theory_lab.errors import InputError
+from theory_lab.fuzz import draw
 from theory_lab.sweep import Store
 from theory_lab.theorems import THEOREMS, register
 
@@ -131,3 +132,53 @@ def test_an_existing_file_that_is_not_a_store_is_never_replaced(tmp_path):
     store = tmp_path / "own.parquet"
     tl.sweep("least-squares", "bernoulli-lora-gd", GRID, store=store, **SMALL)
     assert tl.sweep("least-squares", "bernoulli-lora-gd", GRID, store=store, **SMALL).attrs["cached"] == 1
+
+
+# ------------------------------------------------------------------------------ budgets (defect 10)
+def _sq(W):
+    return 0.5 * np.sum(W * W, axis=(1, 2))
+
+
+def _id(W):
+    return W
+
+
+def _slow_grad(W):
+    import time
+
+    time.sleep(0.05)
+    return W
+
+
+def test_fuzz_on_an_empty_space_ends_with_the_reason():
+    """Defect 10: ``fuzz(theorems=["GD-PL"])`` on a problem without mu never ended. Now a theorem
+    whose draws never fit is dropped with its reason, and the campaign ends well inside its budget."""
+    import time
+
+    pr = tl.custom_problem(_sq, _id, shape=(3, 4), L=1.0, W0=np.ones((3, 4)))
+    t0 = time.monotonic()
+    table = tl.fuzz(["GD-PL"], budget=20, problems=[pr])
+    assert time.monotonic() - t0 < 10 and table.empty
+    assert "not PL" in table.attrs["empty"]["GD-PL"]
+
+
+def test_polyak_comes_from_the_theorem_object_not_its_id():
+    """Defect 10: a user copy of NS-POLYAK under an ID not ending in "POLYAK" was drawn with a constant
+    stepsize, never fitted, and hung. The rule is the theorem's ``stepsize_rule``."""
+    import dataclasses
+
+    mine = dataclasses.replace(tl.get_theorem("NS-POLYAK"), id="MY-POLYAK-COPY", provenance="user")
+    d = draw(mine, np.random.default_rng(0), seed=0)
+    assert d is not None and d.params["stepsize"] == "polyak"
+
+
+def test_the_fuzz_budget_is_a_hard_limit_even_for_slow_user_code():
+    """A user gradient that takes 50 ms a call makes one check last minutes; the campaign still
+    stops at its budget (the loop's deadline and, in-process, an interval timer)."""
+    import time
+
+    pr = tl.custom_problem(_sq, _slow_grad, shape=(3, 4), L=1.0, mu=1.0, f_star=0.0, W0=np.ones((3, 4)))
+    pr.fingerprint()
+    t0 = time.monotonic()
+    tl.fuzz(["GD-PL"], budget=3, problems=[pr])
+    assert time.monotonic() - t0 < 3 + 2.5

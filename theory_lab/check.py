@@ -113,10 +113,19 @@ def _strict(value):
 
 def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=None,
           confidence: float = 0.95, seed: int = 0, backend="numpy", device: str = "cpu",
-          dtype: str = "float64", tau: float = 0.05, checkpoints=None) -> CheckResult:
+          dtype: str = "float64", tau: float = 0.05, checkpoints=None, timeout: float | None = None,
+          deadline: float | None = None) -> CheckResult:
     """Run ``seeds`` independent runs and judge ``theorem`` (None: the one matching the method and
-    the problem's class) at every checkpoint, per THEORY.md section 7: ``run`` + ``judge``."""
+    the problem's class) at every checkpoint, per THEORY.md section 7: ``run`` + ``judge``.
+
+    ``timeout`` (seconds) or ``deadline`` (a ``time.monotonic()`` instant, for campaigns): a hard
+    limit on the run; past it ``errors.BudgetExceeded`` is raised and nothing is judged."""
+    import time
+
     confidence = check_range("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
+    if timeout is not None:
+        timeout = check_range("timeout", timeout, 0.0, None, low_open=True)
+        deadline = min(deadline if deadline is not None else math.inf, time.monotonic() + timeout)
     tau = check_range("tau", tau, 0.0, None, low_open=True)
     plan = make_plan(problem, method, iters, seeds, seed, backend, device, dtype, checkpoints, theorem,
                      min_seeds=2)
@@ -124,7 +133,7 @@ def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=N
         return CheckResult(theorem="none", kind="", metric="", verdict="not-applicable",
                            reason=f"no registered theorem covers {plan.method.name} on {plan.problem.describe()}",
                            **_header(plan, confidence))
-    return judge(plan, execute(plan), confidence, tau)
+    return judge(plan, execute(plan, deadline), confidence, tau)
 
 
 def _header(plan: Plan, confidence: float) -> dict[str, Any]:

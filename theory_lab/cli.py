@@ -36,7 +36,10 @@ def _pairs(items, field):
         key, sep, val = item.partition("=")
         if not sep or not key:
             raise InputError(field, f"expected KEY=VALUE, got {item!r}")
-        out[key.replace("-", "_")] = _value(val)
+        key = key.replace("-", "_")
+        if key == "allow_files":
+            raise InputError(field, "allow_files is not a parameter; use --allow-file-problem")
+        out[key] = _value(val)
     return out
 
 
@@ -98,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-M", "--method-param", action="append", metavar="KEY=VALUE",
                    help="estimator parameter, e.g. -M batch=4 -M replacement=true")
     c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--allow-file-problem", action="store_true",
+                    help="accept a file path (dir/file.py:function) as the problem and run that file")
 
     sw = sub.add_parser("sweep", help="sweep a TOML spec's grid (resumes by default)")
     sw.add_argument("spec", help="sweep spec (TOML; see DESIGN.md)")
@@ -106,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="local worker processes")
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.add_argument("--allow-file-problem", action="store_true",
+                    help="accept a file path (dir/file.py:function) as the problem and run that file")
     sw.add_argument("--no-batch", action="store_true",
                     help="run one configuration at a time (default: configurations sharing a problem run batched)")
 
@@ -144,12 +151,16 @@ def _parser() -> argparse.ArgumentParser:
     fz.add_argument("--seed", type=_number("seed", 0, 2 ** 63 - 1, integer=True), default=0)
     fz.add_argument("--out", default=None, help="parquet store (resumable); default: no store")
     fz.add_argument("--workers", type=_number("workers", 1, 4096, integer=True), default=1)
+    fz.add_argument("--allow-file-problem", action="store_true",
+                    help="accept a file path (dir/file.py:function) as the problem and run that file")
 
     ce = sub.add_parser("certify", help="check a problem's gradient and declared constants (L, mu, f*)")
     ce.add_argument("problem", help="family name, problems/NAME.toml, or module:function returning a Problem")
     ce.add_argument("-P", "--problem-param", action="append", metavar="KEY=VALUE")
     ce.add_argument("--seed", type=_number("seed", 0, 2 ** 63 - 1, integer=True), default=0)
     ce.add_argument("--json", action="store_true", help="print one JSON object")
+    ce.add_argument("--allow-file-problem", action="store_true",
+                    help="accept a file path (dir/file.py:function) as the problem and run that file")
 
     ls = sub.add_parser("list", help="list problems, methods, theorems or sketches")
     ls.add_argument("what", choices=["problems", "methods", "theorems", "sketches"])
@@ -161,7 +172,7 @@ def _cmd_check(a) -> int:
     from .methods import Method
     from .problems import resolve_problem
 
-    problem = resolve_problem(a.problem, **_pairs(a.problem_param, "problem-param"))
+    problem = resolve_problem(a.problem, allow_files=a.allow_file_problem, **_pairs(a.problem_param, "problem-param"))
     options = dict(p=a.p, rank=a.rank, sketch=a.sketch, stepsize=a.stepsize, factor=a.factor)
     extra = _pairs(a.method_param, "method-param")
     for key in set(extra) & set(options):
@@ -210,7 +221,7 @@ def _cmd_sweep(a) -> int:
     from .sweep import sweep_from_spec
 
     table = sweep_from_spec(a.spec, out=a.out, workers=a.workers, scheduler=a.scheduler, progress=not a.quiet,
-                            batch=False if a.no_batch else None)
+                            batch=False if a.no_batch else None, allow_files=a.allow_file_problem)
     per = table.groupby("config").agg(verdict=("verdict", "first"), theorem=("theorem", "first"))
     counts = per.verdict.replace("", "no theorem").value_counts().to_dict()
     print(f"{table.attrs['computed']} configurations computed, {table.attrs['cached']} cached; "
@@ -224,11 +235,13 @@ def _cmd_fuzz(a) -> int:
     from .fuzz import fuzz, summary
     from .problems import resolve_problem
 
-    problems = [resolve_problem(p) for p in a.problem] if a.problem else None
+    problems = [resolve_problem(p, allow_files=a.allow_file_problem) for p in a.problem] if a.problem else None
     table = fuzz(a.theorem, budget=a.budget, seed=a.seed, store=a.out, workers=a.workers, problems=problems,
                  echo=lambda line: print(line, file=sys.stderr))
     s = summary(table)
     print(f"{len(table)} configurations in {table.attrs['seconds']:.0f} s (seed {a.seed})")
+    if table.empty and table.attrs.get("empty"):
+        return 2                        # nothing could be drawn: each theorem's reason is on stderr
     if not s.empty:
         cols = ["theorem", "configurations", "holds", "tight", "inconclusive", "match", "violated", "mismatch",
                 "persisting", "worst_tightness"]
@@ -246,7 +259,8 @@ def _cmd_certify(a) -> int:
     from .custom import certify
     from .problems import resolve_problem
 
-    cert = certify(resolve_problem(a.problem, **_pairs(a.problem_param, "problem-param")), seed=a.seed)
+    cert = certify(resolve_problem(a.problem, allow_files=a.allow_file_problem,
+                                   **_pairs(a.problem_param, "problem-param")), seed=a.seed)
     print(json.dumps(cert.to_dict(), allow_nan=False) if a.json else cert.table())
     return 1 if cert.refuted else 0
 

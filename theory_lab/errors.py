@@ -20,6 +20,10 @@ class InputError(ValueError):
         return (type(self), (self.field, self.message))
 
 
+class BudgetExceeded(RuntimeError):
+    """A run or campaign reached its time budget (a hard limit: the work stops there)."""
+
+
 def check_range(field: str, value, low=None, high=None, *, integer: bool = False,
                 low_open: bool = False, high_open: bool = False):
     """Validate ``low <= value <= high`` (bounds optional, open if asked); return the value.

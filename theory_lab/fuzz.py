@@ -21,6 +21,7 @@ table: configurations, verdict counts, worst tightness and its reproducer.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .check import check
-from .errors import InputError, check_range
+from .errors import BudgetExceeded, InputError, check_range
 from .methods import METHODS, Method
 from .plan import make_plan
 from .problems import make_problem
@@ -216,18 +217,22 @@ def _largest_stepsize(th: Theorem, c) -> float | None:
     return lo
 
 
-def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user: tuple = ()) -> Draw | None:
+def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user: tuple = (),
+         deadline: float | None = None, why: dict | None = None) -> Draw | None:
     """A configuration inside ``th``'s assumptions, or None if none was found in ``tries`` draws
-    (on the user's problems ``user``, keys of USER_PROBLEMS, when given)."""
+    (on the user's problems ``user``, keys of USER_PROBLEMS, when given) or ``deadline``
+    (``time.monotonic()``) passed. ``why``: filled with the last reason a draw was refused, by theorem."""
     methods, families = _space(th, user)
     for _ in range(tries):
+        if deadline is not None and time.monotonic() > deadline:
+            return None
         family, method = str(rng.choice(families)), str(rng.choice(methods))
         prob = _problem_params(rng, family)
         try:
             pr = _build_problem(family, prob)
             params = _method_params(rng, method, family, pr)
-            if th.estimator == "subgradient":
-                polyak = th.id.endswith("POLYAK")
+            if th.stepsize_rule is not None:                 # the theorem's own rule, from the object
+                polyak = th.stepsize_rule == "polyak"
                 params["stepsize"] = "polyak" if polyak else "constant"
                 if polyak and th.kind != "EXACT":
                     lam, Lam = Method(method, **params).lam(pr)
@@ -238,29 +243,41 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
             T, S = int(rng.integers(10, 200)), int(rng.integers(100, 600))
             base = make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2)
             fraction = math.nan
-            if th.estimator != "subgradient":
+            if th.stepsize_rule is None:
                 if base.reason is not None and not base.reason.startswith("stepsize"):
+                    _why(why, th, base.reason)
                     continue
                 gmax = _largest_stepsize(th, base.constants)
                 if gmax is None or not math.isfinite(gmax) or gmax <= 0:
+                    _why(why, th, "its stepsize condition admits no positive stepsize on the drawn configurations")
                     continue
                 fraction = float(1.0 - rng.beta(1.0, 3.0) * 0.98)          # mass near the largest step
                 params["stepsize"] = float(fraction * gmax * (1 - 1e-9))
             d = Draw(th.id, family, prob, method, params, T, S, seed, fraction)
-            if make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2).reason is None:
+            reason = make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2).reason
+            if reason is None:
                 return d
-        except InputError:
-            continue
+            _why(why, th, reason)
+        except InputError as exc:
+            _why(why, th, str(exc))
+        except (TypeError, ValueError, ZeroDivisionError, AttributeError, ArithmeticError) as exc:
+            _why(why, th, f"{th.id}'s functions fail on the drawn configurations ({type(exc).__name__}: {exc})")
     return None
 
 
+def _why(why: dict | None, th: Theorem, reason: str) -> None:
+    if why is not None:
+        why[th.id] = reason
+
+
 # ------------------------------------------------------------------------------ running
-def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True) -> dict:
-    """Check one configuration (re-checking violated / mismatch with 4x seeds and a fresh master seed)."""
+def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True, deadline: float | None = None) -> dict:
+    """Check one configuration (re-checking violated / mismatch with 4x seeds and a fresh master seed).
+    ``deadline`` (``time.monotonic()``): past it the runs stop with ``errors.BudgetExceeded``."""
     th = theorem or resolve_theorem(d.theorem)
     pr, me = d.build()
     t0 = time.perf_counter()
-    rep = check(pr, me, iters=d.iters, seeds=d.seeds, theorem=th, seed=d.seed)
+    rep = check(pr, me, iters=d.iters, seeds=d.seeds, theorem=th, seed=d.seed, deadline=deadline)
     row = dict(key=d.key, theorem=d.theorem, phase=d.phase, family=d.family, method=d.method,
                problem=json.dumps(d.problem), params=json.dumps(d.params), iters=d.iters, seeds=d.seeds,
                seed=d.seed, fraction=d.fraction, verdict=rep.verdict, reason=rep.reason,
@@ -268,7 +285,8 @@ def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True) -> d
                diverged=rep.diverged, recheck="", persisting=False, python=d.python(), cli=d.cli())
     if recheck and rep.verdict in ("violated", "mismatch"):
         fresh = int(np.random.default_rng([d.seed, 7]).integers(0, 2 ** 62))
-        again = check(pr, me, iters=d.iters, seeds=4 * d.seeds, theorem=th, seed=fresh, confidence=RECHECK_CONFIDENCE)
+        again = check(pr, me, iters=d.iters, seeds=4 * d.seeds, theorem=th, seed=fresh, confidence=RECHECK_CONFIDENCE,
+                      deadline=deadline)
         row.update(recheck=again.verdict, persisting=again.verdict in ("violated", "mismatch"),
                    recheck_python=d.python().replace(f"seeds={d.seeds}", f"seeds={4 * d.seeds}")
                    .replace(f"seed={d.seed})", f"seed={fresh}, confidence={RECHECK_CONFIDENCE})"))
@@ -280,7 +298,7 @@ def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, st
     """Hill-climb measured/bound over p, the stepsize fraction and estimator scalars from ``best``."""
     rows = []
     for i in range(steps):
-        if time.perf_counter() > deadline:
+        if time.monotonic() > deadline:
             break
         params = dict(best.params)
         if rng.random() < 0.5 and 0.0 < params.get("p", 0.5) < 1.0:
@@ -298,8 +316,8 @@ def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, st
             pr, me = d.build()
             if make_plan(pr, me, d.iters, d.seeds, d.seed, theorem=th, min_seeds=2).reason is not None:
                 continue
-            row = evaluate(d, th)
-        except InputError:
+            row = evaluate(d, th, deadline=deadline)
+        except (InputError, BudgetExceeded):
             continue
         rows.append(row)
         if np.isfinite(row["max_tightness"]) and row["max_tightness"] > best_t:
@@ -322,47 +340,94 @@ def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: 
     seed = check_range("seed", seed, 0, 2 ** 63 - 1, integer=True)
     workers = check_range("workers", workers, 1, 4096, integer=True)
     ths = [resolve_theorem(t) for t in (theorems or list(THEOREMS))]
+    if not ths:
+        raise InputError("theorems", "no theorem to fuzz: give IDs or Theorem objects")
     from .sweep import Store
 
     st = Store(store) if store is not None else None
     if st is not None:
         st.check_writable()
-    start = time.perf_counter()
+    start = time.monotonic()
+    end = start + budget                                  # the hard limit of everything below
     deadline = start + budget * (1 - search_fraction)
     rngs = {th.id: np.random.default_rng([seed, int(hashlib.sha256(th.id.encode()).hexdigest()[:8], 16)]) for th in ths}
     registered = all(THEOREMS.get(th.id) is th for th in ths)
-    user = tuple(_register(p) for p in (problems or ()))
-    rows = _random_phase(ths, rngs, seed, deadline, st, workers if registered and not user else 1, echo, user)
-    end = start + budget
-    for th in ths:
-        mine = [r for r in rows if r["theorem"] == th.id and np.isfinite(r["max_tightness"])]
-        if not mine or time.perf_counter() > end:
-            continue
-        top = max(mine, key=lambda r: r["max_tightness"])
-        best = _row_draw(top)
-        share = (end - time.perf_counter()) / max(1, len(ths))
-        for row in _search(best, top["max_tightness"], th, rngs[th.id], 8, time.perf_counter() + share):
-            _save(st, row)
-            rows.append(row)
+    empty: dict[str, str] = {}
+    rows: list[dict] = []
+    with _hard_limit(end):
+        try:
+            user = tuple(_register(p) for p in (problems or ()))
+            rows = _random_phase(ths, rngs, seed, deadline, end, st, workers if registered and not user else 1, echo,
+                                 user, empty)
+            for th in ths:
+                mine = [r for r in rows if r["theorem"] == th.id and np.isfinite(r["max_tightness"])]
+                if not mine or time.monotonic() > end:
+                    continue
+                top = max(mine, key=lambda r: r["max_tightness"])
+                best = _row_draw(top)
+                share = (end - time.monotonic()) / max(1, len(ths))
+                for row in _search(best, top["max_tightness"], th, rngs[th.id], 8, time.monotonic() + share):
+                    _save(st, row)
+                    rows.append(row)
+        except BudgetExceeded:
+            pass                                          # the budget is spent: keep what finished
+    for tid, why in empty.items():
+        if echo:
+            echo(f"no configuration of {tid} could be drawn: {why}")
     if st is not None:
         st.consolidate()
     table = pd.DataFrame(rows)
-    table.attrs.update(seconds=time.perf_counter() - start, seed=seed)
+    table.attrs.update(seconds=time.monotonic() - start, seed=seed, empty=empty)
     return table
 
 
-def _draws(ths, rngs, seed, user=()):
-    """The campaign's draws, round-robin over the theorems; deterministic in (seed, theorem, index)."""
+@contextlib.contextmanager
+def _hard_limit(end: float):
+    """In the main thread, an interval timer raises ``BudgetExceeded`` at ``end`` (plus a second's
+    grace) even inside a user's Python function that never returns; elsewhere the deadlines checked
+    by the loops are the limit."""
+    import signal
+    import threading
+
+    usable = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if not usable:
+        yield
+        return
+
+    def ring(signum, frame):
+        raise BudgetExceeded("the fuzz budget ran out")
+
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, max(end - time.monotonic(), 0.0) + 1.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _draws(ths, rngs, seed, deadline, user=(), empty=None):
+    """The campaign's draws, round-robin over the theorems; deterministic in (seed, theorem, index).
+    A theorem none of whose last 3 x 40 draws fits its assumptions is dropped and named in ``empty``
+    with the last reason; the generator ends at ``deadline`` or when every theorem is dropped."""
+    live, misses, why = list(ths), {th.id: 0 for th in ths}, {}
     i = 0
-    while True:
-        th = ths[i % len(ths)]
-        d = draw(th, rngs[th.id], seed=int(seed * 1_000_003 + i) % (2 ** 63), user=user)
+    while live and time.monotonic() < deadline:
+        th = live[i % len(live)]
+        d = draw(th, rngs[th.id], seed=int(seed * 1_000_003 + i) % (2 ** 63), user=user, deadline=deadline, why=why)
         i += 1
         if d is not None:
+            misses[th.id] = 0
             yield th, d
+        elif time.monotonic() < deadline:
+            misses[th.id] += 1
+            if misses[th.id] >= 3:
+                live.remove(th)
+                if empty is not None:
+                    empty[th.id] = why.get(th.id, "no draw fits its assumptions")
 
 
-def _random_phase(ths, rngs, seed, deadline, st, workers, echo, user=()) -> list[dict]:
+def _random_phase(ths, rngs, seed, deadline, end, st, workers, echo, user=(), empty=None) -> list[dict]:
     rows: list[dict] = []
 
     def keep(row):
@@ -371,11 +436,13 @@ def _random_phase(ths, rngs, seed, deadline, st, workers, echo, user=()) -> list
         if echo and row.get("persisting"):
             echo(f"persisting {row['verdict']}: {row['python']}")
 
-    draws = _draws(ths, rngs, seed, user)
+    draws = _draws(ths, rngs, seed, deadline, user, empty)
     if workers == 1:
-        while time.perf_counter() < deadline:
-            th, d = next(draws)
-            keep(_cached(st, d) or evaluate(d, th))
+        for th, d in draws:
+            try:
+                keep(_cached(st, d) or evaluate(d, th, deadline=end))
+            except BudgetExceeded:
+                break
         return rows
     import concurrent.futures as cf
     import multiprocessing as mp
@@ -383,20 +450,39 @@ def _random_phase(ths, rngs, seed, deadline, st, workers, echo, user=()) -> list
 
     from .sweep import _die_with_parent
 
-    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
-                                initargs=(os.getpid(),)) as pool:
-        running: set = set()
-        while time.perf_counter() < deadline or running:
-            while time.perf_counter() < deadline and len(running) < 2 * workers:
-                th, d = next(draws)
+    pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
+                                  initargs=(os.getpid(),))
+    running: set = set()
+    try:
+        more = True
+        while (more and time.monotonic() < deadline) or (running and time.monotonic() < end):
+            while more and time.monotonic() < deadline and len(running) < 2 * workers:
+                nxt = next(draws, None)
+                if nxt is None:
+                    more = False
+                    break
+                th, d = nxt
                 hit = _cached(st, d)
                 if hit:
                     keep(hit)
                 else:
-                    running.add(pool.submit(evaluate, d))
-            done, running = cf.wait(running, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+                    running.add(pool.submit(evaluate, d, None, True, end))
+            if not running:
+                continue
+            done, running = cf.wait(running, timeout=min(1.0, max(end - time.monotonic(), 0.01)),
+                                    return_when=cf.FIRST_COMPLETED)
             for fut in done:
-                keep(fut.result())
+                try:
+                    keep(fut.result())
+                except BudgetExceeded:
+                    pass
+    finally:
+        # past the hard end: workers still running (a user function that does not return) are stopped
+        procs = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        if running:
+            for proc in procs:
+                proc.terminate()
     return rows
 
 

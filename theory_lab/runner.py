@@ -22,7 +22,7 @@ import numpy as np
 from .backend import capture_cuda_graph
 from .backend.random import Streams
 from .estimators import evolve
-from .errors import InputError
+from .errors import BudgetExceeded, InputError
 from .methods import Method
 from .plan import FixedStepsize, Plan, default_checkpoints, make_plan
 from .problems.base import frob_inner
@@ -136,10 +136,11 @@ def run(problem, method: Method, iters: int = 500, seeds: int = 64, seed: int = 
                              theorem, metrics, tf32, seed_offset))
 
 
-def execute(plan: Plan) -> RunResult:
+def execute(plan: Plan, deadline: float | None = None) -> RunResult:
     """The loop of a resolved plan: all seeds advance together; metrics stay on the device until
-    the end (one transfer)."""
-    return execute_batch([plan])[0]
+    the end (one transfer). ``deadline``: a ``time.monotonic()`` instant after which the loop stops
+    with ``errors.BudgetExceeded`` (checked every step)."""
+    return execute_batch([plan], deadline)[0]
 
 
 def batch_key(plan: Plan):
@@ -209,7 +210,7 @@ def _merge(plans: list[Plan]) -> _Merged:
                    backend=bk, streams=streams)
 
 
-def execute_batch(plans: list[Plan]) -> list[RunResult]:
+def execute_batch(plans: list[Plan], deadline: float | None = None) -> list[RunResult]:
     """Run plans that share a ``batch_key`` as one trajectory set: seeds x configurations on the
     leading axis, with p, the stepsize, SGD-NC's weight and the estimator's vector parameters as
     per-trajectory values. Each trajectory draws from the streams of its own plan's (master seed,
@@ -232,6 +233,8 @@ def execute_batch(plans: list[Plan]) -> list[RunResult]:
     start = time.perf_counter()
     with np.errstate(all="ignore"), bk.context():
         for t in range(mg.iters + 1):
+            if deadline is not None and time.monotonic() > deadline:
+                raise BudgetExceeded(f"the time budget ran out at step {t} of {mg.iters}")
             if graph is not None and graph.covers(t):
                 W = graph.replay(t, W, acc)                # grad, accumulators, step: one launch
                 state = evolve(state, epochs=state.epochs + 1.0)

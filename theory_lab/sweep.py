@@ -554,7 +554,7 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
           workers: int = 1, scheduler=None, seed: int = 0, theorem=None, confidence: float = 0.95,
           backend: str = "numpy", device: str = "cpu", dtype: str = "float64", progress: bool = True,
           problem_params: dict | None = None, method_params: dict | None = None,
-          batch: bool | int = True) -> pd.DataFrame:
+          batch: bool | int = True, allow_files: bool = False) -> pd.DataFrame:
     """Sweep the cartesian product of ``grid``; returns the long table of this sweep's configurations.
 
     ``problem``: family name, TOML path or Problem; ``method``: a method name or a Method (whose
@@ -576,7 +576,7 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     if method not in METHODS:
         raise InputError("method", f"unknown method {method!r}; accepted: {', '.join(METHODS)}")
     if not isinstance(problem, str) or problem not in FAMILIES:
-        problem = resolve_problem(problem)
+        problem = resolve_problem(problem, allow_files=allow_files)
         if problem.family in FAMILIES:
             problem_params = {"m": problem.m, "n": problem.n, "seed": problem.seed, **problem.params,
                               **(problem_params or {})}
@@ -756,7 +756,7 @@ def load_spec(path) -> dict[str, Any]:
 
 
 def sweep_from_spec(path, out=None, workers: int = 1, scheduler=None, progress: bool = True,
-                    batch: bool | int | None = None) -> pd.DataFrame:
+                    batch: bool | int | None = None, allow_files: bool = False) -> pd.DataFrame:
     spec = load_spec(path)
     batch = spec.get("batch", True) if batch is None else batch
     out = out or spec.get("out") or str(Path("results") / (Path(path).stem + ".parquet"))
@@ -766,7 +766,8 @@ def sweep_from_spec(path, out=None, workers: int = 1, scheduler=None, progress: 
                  scheduler=scheduler, seed=spec.get("seed", 0), theorem=spec.get("theorem"),
                  confidence=spec.get("confidence", 0.95), backend=spec.get("backend", "numpy"),
                  device=spec.get("device", "cpu"), dtype=spec.get("dtype", "float64"), progress=progress,
-                 problem_params=spec.get("problem_params"), method_params=spec.get("method_params"), batch=batch)
+                 problem_params=spec.get("problem_params"), method_params=spec.get("method_params"), batch=batch,
+                 allow_files=allow_files)
 
 
 __all__ = ["sweep", "sweep_from_spec", "load_spec", "Store", "expand_grid", "config_key", "ESTIMATORS"]

@@ -95,12 +95,17 @@ class Theorem:
     #: the bound is a one-step contraction E Phi_{t+1} <= q E Phi_t (THEORY.md 7.4: every window's
     #: fitted rate must be <= q_th)
     one_step: bool = False
+    #: the stepsize rule the theorem is about: "polyak", "constant", or None (a number or the
+    #: theorem's recommendation); read by the fuzz engine from the object, never from the ID
+    stepsize_rule: str | None = None
     doc: str = ""
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in ("UPPER", "EXACT"):
             raise InputError("kind", f"got {self.kind!r}; accepted: UPPER, EXACT")
+        if self.stepsize_rule not in (None, "polyak", "constant"):
+            raise InputError("stepsize_rule", f"got {self.stepsize_rule!r}; accepted: None, 'polyak', 'constant'")
         if self.metric in ("avg_grad_sq", "wavg_grad_sq"):
             self.skip_t0 = True
 

@@ -41,7 +41,7 @@ def _positive(c):
 
 register(Theorem(
     id="NS-CONST", metric="avg_f_gap", kind="UPPER", provenance="DERIVED", assumptions="A0, A3, A8",
-    estimator="subgradient", needs_smooth=False, applies=_const_applies, recommended_stepsize=ns_const_step,
+    estimator="subgradient", stepsize_rule="constant", needs_smooth=False, applies=_const_applies, recommended_stepsize=ns_const_step,
     condition=_positive,
     bound=lambda t, c: c.R_M2 / (2 * c.gamma * np.maximum(t, 1)) + c.gamma * c.lam_max * c.L0 ** 2 / (2 * c.lam_min),
     doc="Q_T^f = (1/T) sum_{t<T} E[f - f*] <= R_M^2/(2 gamma T) + gamma Lam L0^2/(2 lam)."))
@@ -56,7 +56,7 @@ def _kappa_cond(c):
 
 register(Theorem(
     id="NS-POLYAK", metric="polyak_sum", kind="UPPER", provenance="DERIVED", assumptions="A0, A3, A8, f* known",
-    estimator="subgradient", needs_smooth=False, applies=_polyak_applies, condition=_kappa_cond,
+    estimator="subgradient", stepsize_rule="polyak", needs_smooth=False, applies=_polyak_applies, condition=_kappa_cond,
     recommended_stepsize=lambda c: 1.0, skip_t0=True,
     bound=lambda t, c: np.full(np.shape(t), c.R_M2 / (c.kappa * (2 - c.kappa * c.lam_max / c.lam_min))),
     doc="P_T = sum_{t<T} E[(f - f*)^2/||g||^2] <= R_M^2/(kappa (2 - kappa Lam/lam)) for every T."))
@@ -78,6 +78,7 @@ def _ident_applies(problem, method, polyak):
 
 register(Theorem(
     id="IDENT-NS-CONST", metric="identity", kind="EXACT", provenance="THEORY.md 5.5", estimator="subgradient",
+    stepsize_rule="constant",
     needs_smooth=False, applies=lambda p, m: _ident_applies(p, m, False), condition=_positive,
     recommended_stepsize=ns_const_step, skip_t0=True,
     measure=lambda M, c: 2 * c.gamma * c.lam_min * M["t"] * M["avg_f_gap"] + M["dist_sq"]
@@ -87,6 +88,7 @@ register(Theorem(
 
 register(Theorem(
     id="IDENT-NS-POLYAK", metric="identity", kind="EXACT", provenance="THEORY.md 5.5", estimator="subgradient",
+    stepsize_rule="polyak",
     needs_smooth=False, applies=lambda p, m: _ident_applies(p, m, True), recommended_stepsize=lambda c: 1.0,
     skip_t0=True, measure=lambda M, c: M["polyak_sum"] + M["dist_sq"] / c.lam_min,
     bound=lambda t, c: np.full(np.shape(t), c.dist0_sq / c.lam_min),
