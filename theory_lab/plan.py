@@ -255,17 +255,40 @@ def _metrics(problem: Problem, method: Method, wanted) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------------------ memory
-def estimate_bytes(plan: Plan) -> int:
-    """Peak bytes of a run, roughly: about 10 arrays of S x m x n (iterates, estimate, gradient,
-    estimator state, temporaries), minibatch gathers of S x b x mn for finite sums, clients'
-    S x M x m x n, and the metric traces."""
+#: a sweep's peak over its long table's size, measured (tests/test_hardening.py): the table, its Arrow
+#: copy while the part is written, and the consolidated table read back and written again
+TABLE_PEAK_FACTOR = 3.5
+
+
+def estimate_bytes(plan: Plan, table_columns: int | None = None) -> int:
+    """Peak bytes of a run, from what it holds: about 10 arrays of S x m x n (iterates, estimate,
+    gradient, estimator state, temporaries), minibatch gathers of S x b x mn for finite sums, clients'
+    S x M x m x n, the metric traces (S x K each) and the verdict's working arrays (about 10 of
+    S x K). ``table_columns``: the run is a sweep configuration whose long table (S x K rows, the
+    plan's columns plus that many grid columns) is built and stored: ``TABLE_PEAK_FACTOR`` x its size
+    is added."""
     S, m, n = plan.seeds, plan.problem.m, plan.problem.n
+    K = len(plan.checkpoints)
     width = 8 if plan.backend.dtype == "float64" else 4
     est = plan.method.estimator.params
     batch = int(est.get("batch") or 1) if plan.problem.is_finite_sum else 0
     clients = plan.problem.clients if plan.method.spec.estimator in ("qgd", "marina", "ef21") else 1
-    per_seed = (10 + 2 * batch + 4 * clients) * m * n + 8 * len(plan.checkpoints) * len(plan.metrics)
-    return int(S * per_seed * width)
+    per_seed = (10 + 2 * batch + 4 * clients) * m * n * width + 8 * K * (len(plan.metrics) + 10)
+    need = S * per_seed
+    if table_columns is not None:
+        need += int(TABLE_PEAK_FACTOR * S * K * table_row_bytes(plan, table_columns))
+    return int(need)
+
+
+def table_row_bytes(plan: Plan, grid_columns: int = 0) -> int:
+    """Bytes of one row of a sweep's long table: 8 per number (seed, iteration, metrics, the
+    configuration's numeric columns, bound, lam_min, diverged), 8 + length per text (Arrow strings:
+    an offset and the characters), 24 per grid column (a number or a short word)."""
+    text = lambda v: 8 + len(v.encode()) if isinstance(v, str) else 8        # noqa: E731
+    fixed = sum(text(v) for v in plan.config().values())
+    theorem = plan.theorem.id if plan.theorem is not None else ""
+    return 8 * (2 + len(plan.metrics)) + fixed + 8 * 3 + text(theorem) + text("not-applicable") + text("0" * 16) \
+        + 24 * grid_columns
 
 
 def available_bytes(backend: Backend) -> int | None:
@@ -285,4 +308,5 @@ def check_memory(plan: Plan) -> None:
                          f"{have / 2**30:.1f} GiB available on {plan.backend.device}: use fewer seeds or a smaller problem")
 
 
-__all__ = ["Plan", "make_plan", "FixedStepsize", "PolyakStepsize", "default_checkpoints", "estimate_bytes"]
+__all__ = ["Plan", "make_plan", "FixedStepsize", "PolyakStepsize", "default_checkpoints", "estimate_bytes",
+           "table_row_bytes"]

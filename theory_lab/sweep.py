@@ -144,7 +144,19 @@ class Config:
         self.params = dict(params)
         self._plan = None
         self.plan()                     # validates everything (problem, method, theorem, memory) now
+        self._check_memory()
         self.key = config_key(self.spec())
+
+    def _check_memory(self) -> None:
+        """Refuse a configuration whose run, verdict and long table (``plan.estimate_bytes``) exceed
+        the memory there is, before anything runs."""
+        plan = self._plan
+        need, have = estimate_bytes(plan, len(self.params)), available_bytes(plan.backend)
+        if have is not None and need > have:
+            rows = plan.seeds * len(plan.checkpoints)
+            raise InputError("seeds", f"this sweep configuration needs about {need / 2**30:.1f} GiB (its run and its "
+                             f"long table of {rows:,} rows: {plan.seeds} seeds x {len(plan.checkpoints)} checkpoints); "
+                             f"{have / 2**30:.1f} GiB available: use fewer seeds or iterations")
 
     def problem(self):
         if self._object is not None:
@@ -298,7 +310,7 @@ def group_configs(configs: list[Config], workers: int = 1, batch: bool | int = T
     total = len(configs)
     groups = []
     for members in buckets.values():
-        need = sum(estimate_bytes(c.plan()) for c in members)
+        need = sum(estimate_bytes(c.plan(), len(c.params)) for c in members)
         pieces = max(-(-len(members) // cap), -(-need // (have // 2)) if have else 1,
                      min(len(members), round(workers * len(members) / total)) if workers > 1 else 1)
         pieces = min(max(pieces, 1), len(members))
@@ -452,12 +464,12 @@ class Store:
         fd = _open_lock(self.parts / ".lock")
         with os.fdopen(fd, "r+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            table = self.read()
+            table = self.read()                  # parts in key order, each by seed and checkpoint
             if self.damaged:
                 table = self._restore(table)
-            if not table.empty:
-                by = [c for c in ("config", "seed", "iteration") if c in table]
-                table = table.sort_values(by, kind="stable").reset_index(drop=True)
+                if not table.empty:
+                    by = [c for c in ("config", "seed", "iteration") if c in table]
+                    table = table.sort_values(by, kind="stable").reset_index(drop=True)
             _atomic_parquet(table, self.path)
             return table
 
@@ -604,15 +616,19 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     groups = group_configs(todo, workers, batch) if todo else []
     for key, frame in _execute(groups, workers, scheduler, progress):
         if st is not None:
-            st.write_part(key, frame)
-        results[key] = frame
+            st.write_part(key, frame)            # with a store the frame is not kept: it is read back once
+        else:
+            results[key] = frame
     # ordered by (config, seed, iteration): parts in key order, each part by seed then checkpoint
     # as ``RunResult.to_frame`` writes it (no sort of the whole table)
     damaged: list[str] = []
     if st is not None:
-        st.consolidate()
+        whole = st.consolidate()
         damaged = st.damaged
-        table = st.read(sorted(keys))
+        mine = set(keys)
+        if "config" in whole and not set(whole["config"].unique()) <= mine:
+            whole = whole[whole["config"].isin(mine)].reset_index(drop=True)
+        table = whole
     else:
         table = pd.concat([results[k] for k in sorted(keys)], ignore_index=True)
     div = table.groupby("config")["diverged"].max() if "diverged" in table else pd.Series(dtype=int)
