@@ -136,18 +136,30 @@ def _captured(bk, Sigma, W, negC, method, gamma, streams):
 def run_bench(sizes=(64, 256, 1024), ranks=(1, 8), seeds=(8,), backend="numpy", device="cpu", dtype="float64",
               tf32=False, repeat=5, csv=None, echo=print, graph: bool = True) -> list[BenchRow]:
     """Bench every (size, rank, seeds) combination with rank <= size; print a table, write CSV."""
+    from .backend import get_backend
+    from .errors import InputError
+
     repeat = check_range("repeat", repeat, 1, 10_000, integer=True)
+    for field, values in (("sizes", sizes), ("ranks", ranks), ("seeds", seeds)):
+        if not list(values):
+            raise InputError(field, "expected at least one value (comma-separated integers)")
+    for m in sizes:                                    # every value checked before anything runs or is written
+        check_range("sizes", m, 1, 65536, integer=True)
+    for r in ranks:
+        check_range("ranks", r, 1, max(sizes), integer=True)
+    for S in seeds:
+        check_range("seeds", S, 1, 1_000_000, integer=True)
+    get_backend(backend, device, dtype, tf32)
     if csv:
         from .errors import writable_file
 
         writable_file("csv", csv)
     rows = []
     for m in sizes:
-        check_range("sizes", m, 1, 65536, integer=True)
         for r in ranks:
-            check_range("ranks", r, 1, m, integer=True)
+            if r > m:
+                continue
             for S in seeds:
-                check_range("seeds", S, 1, 1_000_000, integer=True)
                 row = bench_one(m, r, S, backend, device, dtype, tf32, repeat, graph=graph)
                 rows.append(row)
                 echo(f"m=n={m:5d} r={r:3d} S={S:4d}  step {row.step_ms:9.3f} ms  matmul {row.matmul_ms:9.3f} ms  "
@@ -157,5 +169,8 @@ def run_bench(sizes=(64, 256, 1024), ranks=(1, 8), seeds=(8,), backend="numpy", 
     if csv:
         import pandas as pd
 
-        pd.DataFrame([asdict(r) for r in rows]).to_csv(csv, index=False)
+        from .errors import atomic_write
+
+        frame = pd.DataFrame([asdict(r) for r in rows])
+        atomic_write(csv, lambda tmp: frame.to_csv(tmp, index=False))
     return rows

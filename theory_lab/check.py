@@ -150,6 +150,12 @@ def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 
     without bootstrap-t intervals the t-intervals already decide (``upper_verdict(lazy=True)``); the
     interval curves are then left out (None)."""
     th, c = plan.theorem, plan.constants
+    if plan.reason and th.metric not in result.metrics:   # not applicable: say why, not what is missing
+        out = CheckResult(theorem=th.id, kind=th.kind, metric=th.metric, verdict="not-applicable",
+                          provenance=th.provenance, gamma=result.gamma, lam_min=c.lam_min, lam_max=c.lam_max,
+                          reason=plan.reason, result=result, **_header(plan, confidence))
+        out.notes.extend(plan.notes)
+        return out
     if th.metric not in result.metrics:
         raise InputError("theorem", f"{th.id} cannot be measured on this run (metric {th.metric!r} "
                          f"needs {', '.join(sorted(result.metrics))} and the constants it names)")
@@ -205,7 +211,12 @@ def _bound(th, t, c):
         with np.errstate(all="ignore"):
             bound = th.evaluate(t, c)
     except (AttributeError, TypeError, ZeroDivisionError, ValueError) as exc:
-        return None, f"{th.id}'s bound cannot be evaluated here: {exc}"
+        from .theorems import unknown_constants
+
+        missing = unknown_constants(th.bound, c)
+        if missing:
+            return None, f"{th.id}'s bound needs {', '.join(missing)}, which this problem or method does not give"
+        return None, f"{th.id}'s bound cannot be evaluated here ({type(exc).__name__}: {exc})"
     if not np.all(np.isfinite(bound) | (bound == np.inf)):
         k = int(np.argmax(~np.isfinite(bound)))
         return None, f"{th.id}'s bound is not a number at t = {int(t[k])} (NaN); its constants do not fit this problem"

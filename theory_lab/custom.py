@@ -67,6 +67,7 @@ class CustomProblem(Problem):
                              "from autograd")
         self.notes: list[str] = []
         self._f_i = self._grad_i = None
+        self.grad(np.zeros((2, self.m, self.n)))           # a wrong shape or a raising grad: one line now
         if finite_sum is not None:
             self._finite_sum(finite_sum)
 
@@ -140,23 +141,40 @@ class CustomProblem(Problem):
 
     # ------------------------------------------------------------------ evaluation
     def value(self, W):
-        return self._call(self._f, W)
+        return self._user("f", lambda: self._call(self._f, W), (W.shape[0],))
 
     def grad(self, W):
         if self._grad is not None:
-            return self._call(self._grad, W)
-        return self._autograd(lambda Wt: self._f(Wt).sum(), W)
+            return self._user("grad", lambda: self._call(self._grad, W), tuple(W.shape))
+        return self._user("grad (autograd of f)", lambda: self._autograd(lambda Wt: self._f(Wt).sum(), W),
+                          tuple(W.shape))
 
     # ------------------------------------------------------------------ finite sums
     def sample_values(self, W, idx):
         """f_i(W) for the samples idx (S, b): (S, b)."""
-        return self._call(self._f_i, W, idx)
+        return self._user("finite_sum.f_i", lambda: self._call(self._f_i, W, idx), tuple(idx.shape))
 
     def batch_grad(self, W, idx):
         """(1/b) sum_{i in idx} grad f_i(W): (S, m, n) for idx (S, b)."""
         if self._grad_i is not None:
-            return self._call(lambda *args: _mean_over_samples(self._grad_i(*args)), W, idx)
-        return self._autograd(lambda Wt, it: self._f_i(Wt, it).mean(dim=1).sum(), W, idx)
+            return self._user("finite_sum.grad_i", lambda: self._call(
+                lambda *args: _mean_over_samples(self._grad_i(*args)), W, idx), tuple(W.shape))
+        return self._user("finite_sum.grad_i (autograd of f_i)", lambda: self._autograd(
+            lambda Wt, it: self._f_i(Wt, it).mean(dim=1).sum(), W, idx), tuple(W.shape))
+
+    def _user(self, name: str, call, shape: tuple):
+        """Run a call of the user's code: an exception it raises, or a result of the wrong shape, becomes
+        one InputError naming the function (never a traceback from inside theory-lab)."""
+        try:
+            out = call()
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(name, f"the user's function raised {type(exc).__name__}: {exc} "
+                             f"(on a batch of shape {tuple(shape)})") from None
+        if tuple(out.shape) != tuple(shape):
+            raise InputError(name, f"the user's function returned shape {tuple(out.shape)}; expected {tuple(shape)}")
+        return out
 
     def minibatch_grad(self, W, idx):
         if self._f_i is None:

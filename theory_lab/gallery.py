@@ -323,11 +323,19 @@ def make(names=None, out="figures/out", quick: bool | str = True, store_dir="res
     _OPTIONS.clear()
     _OPTIONS.update(backend=backend, device=device, dtype=dtype, workers=workers, progress=progress)
 
+    from pathlib import Path
+
+    from .backend import get_backend
+
     size = quick if quick == "tiny" else ("quick" if quick else "full")
     names = list(names or FIGURES)
     for n in names:
         if n not in FIGURES:
             raise InputError("figure", f"unknown figure {n!r}; accepted: {', '.join(FIGURES)}")
+    get_backend(backend, device, dtype)                 # checked before any figure is made
+    for field, folder in (("out", Path(out)), ("store", Path(store_dir))):
+        if folder.exists() and not folder.is_dir() or folder.is_symlink():
+            raise InputError(field, f"{str(folder)!r} exists and is not a folder (or is a link); give a folder")
     done = {}
     for n in names:
         t0 = time.perf_counter()

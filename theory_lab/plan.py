@@ -128,7 +128,14 @@ def make_plan(problem, method: Method, iters: int = 500, seeds: int = 64, seed: 
     reason = claims or reason
     conservative = th is None or th.kind == "UPPER"
     base = _constants(problem, bound, iters, conservative)
-    stepsize = _stepsize(problem, bound, th, base)
+    try:
+        stepsize = _stepsize(problem, bound, th, base)
+    except InputError:
+        why = reason or (th.not_applicable(problem, bound) if th is not None else None)
+        if why is None or not isinstance(method.stepsize, str) or method.stepsize != "theory":
+            raise
+        raise InputError("stepsize", f"'theory' is {th.id}'s stepsize, and {th.id} does not apply here ({why}); "
+                         "give a number, or another theorem") from None
     c = base.replace(gamma=None if stepsize.per_step else stepsize.gamma)
     if reason is None and th is not None:
         reason = th.not_applicable(problem, bound)
@@ -137,9 +144,13 @@ def make_plan(problem, method: Method, iters: int = 500, seeds: int = 64, seed: 
         if reason is None and not stepsize.per_step:
             try:
                 reason = th.stepsize_reason(c)
-            except (TypeError, ZeroDivisionError) as exc:      # a constant the condition needs is unknown
-                reason = f"{th.id}'s stepsize condition cannot be evaluated here ({exc}): a constant it needs " \
-                         "is not known for this problem"
+            except (TypeError, ZeroDivisionError, AttributeError) as exc:   # a constant it needs is unknown
+                from .theorems import unknown_constants
+
+                missing = unknown_constants(th.condition or th.max_stepsize, c)
+                reason = (f"{th.id}'s stepsize condition needs {', '.join(missing)}, which this problem does not give"
+                          if missing else f"{th.id}'s stepsize condition cannot be evaluated here "
+                          f"({type(exc).__name__}: {exc})")
     u = float(th.weight_u(c)) if th is not None and th.weight_u is not None and reason is None else 0.0
     ck = default_checkpoints(iters) if checkpoints is None else np.unique(
         np.clip(np.asarray(checkpoints, dtype=int), 0, iters).tolist() + [0, iters])
@@ -232,7 +243,12 @@ def _stepsize(problem: Problem, method: Method, theorem: Theorem | None, c: Cons
     try:
         gamma = method.factor * theorem.recommended(c)
     except (AttributeError, TypeError, ZeroDivisionError) as exc:
-        raise InputError("stepsize", f"{theorem.id} gives no stepsize here ({exc}); give a number") from None
+        from .theorems import unknown_constants
+
+        missing = unknown_constants(theorem.recommended_stepsize or theorem.max_stepsize, c)
+        why = (f"it needs {', '.join(missing)}, which {problem.describe()} does not give" if missing
+               else f"{type(exc).__name__}: {exc}")
+        raise InputError("stepsize", f"{theorem.id} gives no stepsize here ({why}); give a number") from None
     if not np.isfinite(gamma) or gamma <= 0:
         raise InputError("stepsize", f"{theorem.id} gives no positive stepsize here (lam_min = {c.lam_min:.3g}); "
                          "give a number")

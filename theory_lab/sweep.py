@@ -61,6 +61,15 @@ def split_params(params: dict[str, Any], family: str, method: str) -> tuple[dict
     the method (``Method`` + its estimator + its step rule); ``problem.x`` / ``method.x`` disambiguate."""
     prob, meth, runp = {}, {}, {}
     pkeys, mkeys = _problem_keys(family), set(method_parameters(method))
+    seen: dict[tuple, str] = {}
+    for key in params:                                   # m and problem.m are one parameter given twice
+        if key.startswith(("problem.", "method.")):
+            dest = tuple(key.split(".", 1))
+        else:
+            dest = ("run" if key in RUN_KEYS else "problem" if key in pkeys else "method", key)
+        if dest in seen:
+            raise InputError(key, f"given twice (also as {seen[dest]!r}); give it once")
+        seen[dest] = key
     for key, val in params.items():
         if key.startswith("problem."):
             prob[key[8:]] = val

@@ -29,6 +29,8 @@ def load_problem(path) -> Problem:
     params = spec.pop("params", {})
     if not isinstance(params, dict):
         raise InputError("params", f"got {params!r} in {path}; expected a table of the family's parameters")
+    if "family" in params:
+        raise InputError("params.family", f"in {path}: the family is named once, at the top level (family = ...)")
     clash = set(spec) & set(params)
     if clash:
         raise InputError(sorted(clash)[0], f"given twice in {path} (top level and [params])")

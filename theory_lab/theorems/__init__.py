@@ -147,6 +147,46 @@ class Theorem:
                                np.shape(t)).astype(float)
 
 
+def unknown_constants(fn, c: Constants) -> list[str]:
+    """The constants ``fn`` (a bound or stepsize rule) names that ``c`` lacks or holds as None: what
+    to tell a user when evaluating it fails, instead of Python's own message."""
+    import types
+
+    names: set[str] = set()
+    seen: set[int] = set()
+
+    def walk(code, glb, depth):
+        names.update(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                walk(const, glb, depth)
+        for name in code.co_names:                       # helpers the rule calls (one module deep)
+            helper = glb.get(name) if glb else None
+            visit(helper, depth + 1)
+
+    def visit(f, depth):
+        if not isinstance(f, types.FunctionType) or id(f) in seen or depth > 3:
+            return
+        seen.add(id(f))
+        walk(f.__code__, f.__globals__, depth)
+        for cell in f.__closure__ or ():                 # rules built by a factory (lambda c: c.V)
+            try:
+                visit(cell.cell_contents, depth + 1)
+            except ValueError:
+                pass
+
+    visit(fn, 0)
+    values = c.as_dict()
+    return sorted(n for n in names if n in values and values[n] is None
+                  or n not in values and n in _KNOWN_CONSTANTS)
+
+
+#: constant names a bound may use (DESIGN.md); one missing from ``c`` is reported by name
+_KNOWN_CONSTANTS = {"L", "mu", "f_star", "delta0", "lam_min", "lam_max", "gamma", "p", "rank", "m", "n", "sigma2",
+                    "A", "B", "C", "q", "b", "omega", "alpha", "L_tilde", "L0", "R", "L_pm", "L_max", "delta_inf",
+                    "kappa", "R_M2", "dist0_sq"}
+
+
 THEOREMS: dict[str, Theorem] = {}
 
 
