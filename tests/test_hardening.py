@@ -213,3 +213,12 @@ def test_the_sweep_memory_estimate_covers_the_measured_peak(tmp_path):
                          capture_output=True, text=True, timeout=120, check=True).stdout
     m = json.loads(out.strip().splitlines()[-1])
     assert m["used"] <= m["est"] <= 2.5 * m["used"], m
+
+
+def test_fuzz_store_keys_follow_the_theorem():
+    """Defect 3 in the fuzz store: a draw's key (its stored row) holds the theorem's fingerprint, so a
+    campaign resumed after re-registering an ID with another bound does not reuse the old verdicts."""
+    a = draw(_user_theorem(1.0, "FUZZ-STALE"), np.random.default_rng(0), seed=0)
+    b = draw(_user_theorem(1e-6, "FUZZ-STALE"), np.random.default_rng(0), seed=0)
+    c = draw(_user_theorem(1.0, "FUZZ-STALE"), np.random.default_rng(0), seed=0)
+    assert a.params == b.params and a.key != b.key and a.key == c.key

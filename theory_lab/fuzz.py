@@ -71,11 +71,15 @@ class Draw:
     fraction: float = math.nan           # stepsize as a fraction of the largest admissible one
     phase: str = "random"
     extra: dict = field(default_factory=dict)
+    #: the theorem's fingerprint (``Theorem.fingerprint``): a stored row is reused only for the same bound
+    theorem_fp: str = ""
 
     @property
     def key(self) -> str:
+        from .fingerprint import code_version
+
         blob = json.dumps([self.theorem, self.family, self.problem, self.method, self.params, self.iters,
-                           self.seeds, self.seed], sort_keys=True, default=str)
+                           self.seeds, self.seed, self.theorem_fp, code_version()], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def build(self):
@@ -223,6 +227,7 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
     (on the user's problems ``user``, keys of USER_PROBLEMS, when given) or ``deadline``
     (``time.monotonic()``) passed. ``why``: filled with the last reason a draw was refused, by theorem."""
     methods, families = _space(th, user)
+    fp = th.fingerprint()
     for _ in range(tries):
         if deadline is not None and time.monotonic() > deadline:
             return None
@@ -253,7 +258,7 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
                     continue
                 fraction = float(1.0 - rng.beta(1.0, 3.0) * 0.98)          # mass near the largest step
                 params["stepsize"] = float(fraction * gmax * (1 - 1e-9))
-            d = Draw(th.id, family, prob, method, params, T, S, seed, fraction)
+            d = Draw(th.id, family, prob, method, params, T, S, seed, fraction, theorem_fp=fp)
             reason = make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2).reason
             if reason is None:
                 return d
@@ -282,7 +287,8 @@ def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True, dead
                problem=json.dumps(d.problem), params=json.dumps(d.params), iters=d.iters, seeds=d.seeds,
                seed=d.seed, fraction=d.fraction, verdict=rep.verdict, reason=rep.reason,
                max_tightness=rep.max_tightness, tightness=rep.tightness, max_skewness=rep.max_skewness,
-               diverged=rep.diverged, recheck="", persisting=False, python=d.python(), cli=d.cli())
+               diverged=rep.diverged, recheck="", persisting=False, python=d.python(), cli=d.cli(),
+               theorem_fp=d.theorem_fp)
     if recheck and rep.verdict in ("violated", "mismatch"):
         fresh = int(np.random.default_rng([d.seed, 7]).integers(0, 2 ** 62))
         again = check(pr, me, iters=d.iters, seeds=4 * d.seeds, theorem=th, seed=fresh, confidence=RECHECK_CONFIDENCE,
@@ -311,7 +317,7 @@ def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, st
             fraction = float(np.clip(best.fraction + rng.normal(0, 0.1), 0.02, 0.999))
             params["stepsize"] = params["stepsize"] / best.fraction * fraction
         d = Draw(best.theorem, best.family, best.problem, best.method, params, best.iters, best.seeds,
-                 best.seed + i + 1, fraction, phase="search")
+                 best.seed + i + 1, fraction, phase="search", theorem_fp=best.theorem_fp)
         try:
             pr, me = d.build()
             if make_plan(pr, me, d.iters, d.seeds, d.seed, theorem=th, min_seeds=2).reason is not None:
@@ -488,7 +494,8 @@ def _random_phase(ths, rngs, seed, deadline, end, st, workers, echo, user=(), em
 
 def _row_draw(row: dict) -> Draw:
     return Draw(row["theorem"], row["family"], json.loads(row["problem"]), row["method"], json.loads(row["params"]),
-                int(row["iters"]), int(row["seeds"]), int(row["seed"]), float(row["fraction"]))
+                int(row["iters"]), int(row["seeds"]), int(row["seed"]), float(row["fraction"]),
+                theorem_fp=str(row.get("theorem_fp", "")))
 
 
 def _cached(st, d: Draw) -> dict | None:
