@@ -114,6 +114,14 @@ def writable_file(field: str, path) -> None:
     probe_writable(field, parent, repr(str(path)))
 
 
+def open_lock(path) -> int:
+    """A lock file's descriptor: created owner-only if missing, never truncated, never opened through a
+    symbolic link (OSError then, ELOOP)."""
+    import os
+
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
 #: the name of a temporary made by :func:`atomic_write`: ``.<target>.tl-<pid>-<random>.tmp``
 TEMP_PATTERN = re.compile(r"\.(?P<target>.+)\.tl-(?P<pid>[0-9]+)-[A-Za-z0-9_]+\.tmp")
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import __version__
 from .check import judge
-from .errors import InputError, atomic_write, check_range, probe_writable, read_toml
+from .errors import InputError, atomic_write, check_range, open_lock, probe_writable, read_toml
 from .estimators import ESTIMATORS
 from .methods import METHODS, Method, method_parameters
 from .plan import MAX_SEED, available_bytes, estimate_bytes, make_plan
@@ -418,19 +418,17 @@ class Store:
         """Remove this store's own temporaries (``.<name>.tl-<pid>-<random>.tmp``, for the table or a
         part) whose writer process is gone; returns how many. Nothing else is touched."""
         removed = 0
-        for folder, targets in ((self.parts, None), (self.path.parent if str(self.path.parent) else Path("."),
-                                                     {self.path.name})):
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        for folder, ours in ((self.parts, lambda target: _PART_NAME.fullmatch(target) is not None),
+                             (parent, lambda target: target == self.path.name)):
             if not folder.is_dir():
                 continue
             for tmp in folder.glob(".*.tmp"):
                 own = own_temporary(tmp.name)
-                if own is None or tmp.is_symlink() or not tmp.is_file():
+                if own is None or tmp.is_symlink() or not tmp.is_file() or not ours(own[0]) or _alive(own[1]):
                     continue
-                target, pid = own
-                if (target in targets) if targets is not None else _PART_NAME.fullmatch(target) is not None:
-                    if not _alive(pid):
-                        tmp.unlink(missing_ok=True)
-                        removed += 1
+                tmp.unlink(missing_ok=True)
+                removed += 1
         return removed
 
     def write_part(self, key: str, frame: pd.DataFrame) -> None:
@@ -540,7 +538,7 @@ def own_table(path: Path) -> bool:
 def _open_lock(path: Path) -> int:
     """The lock file's descriptor: created owner-only if missing, never truncated, never through a link."""
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        return open_lock(path)
     except OSError as exc:
         raise InputError("out", f"cannot open the store's lock {str(path)!r} ({exc.strerror or exc}; a symbolic "
                          "link there is refused); remove it or choose another --out") from None

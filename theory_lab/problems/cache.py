@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import atomic_write
+from ..errors import atomic_write, open_lock
 
 ENV_DIR = "THEORY_LAB_CACHE"
 ENV_MIN_SECONDS = "THEORY_LAB_CACHE_MIN_SECONDS"
@@ -293,8 +293,7 @@ def building(key: str, nbytes: int):
 
             if not _usable(folder):
                 raise OSError("unusable cache folder")
-            lock = os.fdopen(os.open(folder / f"{key}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                     0o600), "r+b")
+            lock = os.fdopen(open_lock(folder / f"{key}.lock"), "r+b")
             fcntl.flock(lock, fcntl.LOCK_EX)
         except (OSError, ImportError):
             lock = None
