@@ -1,4 +1,4 @@
-"""Every registered theorem checked on an instance of its class (THEORY.md Appendix A settings):
+"""Every registered theorem checked on an instance of its class (docs/THEORY.md Appendix A settings):
 prints a Markdown table of measured value, bound, ratio and verdict (the README quotes it).
 
 python sweeps/appendix_table.py [--seeds-scale 1.0]

@@ -1,4 +1,4 @@
-"""The paper's own protocol at its size (EXPERIMENTS.md E1/E2: W 64x64, N = 10,000, make_regression),
+"""The paper's own protocol at its size (docs/EXPERIMENTS.md E1/E2: W 64x64, N = 10,000, make_regression),
 timed as a user runs it: each case in a fresh process, start-up (imports, loading the cached problem,
 planning) included, and the loop alone.
 

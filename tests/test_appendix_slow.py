@@ -1,4 +1,4 @@
-"""THEORY.md Appendix A, replicated: every theorem on its instance with the appendix's seed counts
+"""docs/THEORY.md Appendix A, replicated: every theorem on its instance with the appendix's seed counts
 (slow: about 90 s; run with `pytest -m slow`). UPPER results must hold, EXACT/IDENTITY results match
 (one-sided resp. two-sided 95% with Bonferroni over the checkpoints, fixed master seed)."""
 import importlib.util

@@ -1,4 +1,4 @@
-"""LoRA baselines on the RAC-LoRA counter-example (THEORY.md 3(g), Appendix A)."""
+"""LoRA baselines on the RAC-LoRA counter-example (docs/THEORY.md 3(g), Appendix A)."""
 import numpy as np
 import pytest
 

@@ -120,7 +120,7 @@ def test_every_builtin_family_agrees_with_its_certificate(family):
 
 
 def test_a_too_optimistic_bound_on_a_custom_problem_is_violated():
-    """f = 1/2 ||W - C||^2 written by a user (L = mu = 1): GD-PL is exact there (THEORY.md 5.1), so GD-PL with
+    """f = 1/2 ||W - C||^2 written by a user (L = mu = 1): GD-PL is exact there (docs/THEORY.md 5.1), so GD-PL with
     its contraction applied twice per step must come out violated, while GD-PL itself is never violated
     (at T = 40 the exact, multiplicative per-seed values are heavy-tailed: inconclusive is allowed)."""
     from helpers import mutate
@@ -281,7 +281,7 @@ def test_page_on_a_sum_without_l_pm_is_not_applicable_with_a_reason():
     pr = ls_problem()
     res = tl.check(pr, tl.Method("bernoulli-lora-page", p=0.5, rank=1, batch=5, stepsize=0.05), iters=40, seeds=20)
     assert res.verdict == "not-applicable" and any("L_pm" in n for n in res.notes), (res.reason, res.notes)
-    # L_pm^2 = lambda_max(mean_i ||x_i||^2 x_i x_i^T - Sigma^2) for these summands (THEORY.md 3, as linreg)
+    # L_pm^2 = lambda_max(mean_i ||x_i||^2 x_i x_i^T - Sigma^2) for these summands (docs/THEORY.md 3, as linreg)
     second = (XS * np.sum(XS ** 2, axis=1)[:, None]).T @ XS / NS
     L_pm = float(np.sqrt(max(np.linalg.eigvalsh(second - SIG @ SIG)[-1], 0.0)))
     ok = ls_problem(L_pm=L_pm)

@@ -1,4 +1,4 @@
-"""Exact results (THEORY.md 5.1-5.2) and the verdict machinery against bounds known to be wrong."""
+"""Exact results (docs/THEORY.md 5.1-5.2) and the verdict machinery against bounds known to be wrong."""
 import numpy as np
 import pytest
 from scipy import stats
@@ -114,7 +114,7 @@ def _lognormal_false_holds(sigma, reps=200, S=200, K=20, seed=7):
 @pytest.mark.slow
 @pytest.mark.parametrize("sigma", [1.0, 1.5, 2.0])
 def test_skewed_samples_keep_the_nominal_error_rate(sigma):
-    """THEORY.md 7.3: on right-skewed data plain t-bounds say "holds" too often. With bootstrap-t where
+    """docs/THEORY.md 7.3: on right-skewed data plain t-bounds say "holds" too often. With bootstrap-t where
     Cochran's rule fails and the every-seed rule where a handful of seeds carry the mean, the observed
     false-holds rate over 200 replicates must be consistent with at most the nominal 5%: its one-sided
     99.9% Clopper-Pearson LOWER bound stays below 0.05 (so the test fails only when the rate is

@@ -1,6 +1,6 @@
 """The statistical tests' own error rate: true theorems re-checked over 20 master seeds.
 
-Every check below asserts a TRUE bound or formula (THEORY.md), so any "violated" / "mismatch" is a
+Every check below asserts a TRUE bound or formula (docs/THEORY.md), so any "violated" / "mismatch" is a
 false alarm. At one-sided (UPPER) or two-sided (EXACT) level alpha with Bonferroni over the
 checkpoints, the family-wise false-alarm probability of one check is at most alpha; the observed
 rate over 20 seeds x the cases is printed against that nominal rate and must not exceed it beyond

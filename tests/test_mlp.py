@@ -1,4 +1,4 @@
-"""EXPERIMENTS.md E3 machinery: adapters equal their merged weights; trainable parameter counts."""
+"""docs/EXPERIMENTS.md E3 machinery: adapters equal their merged weights; trainable parameter counts."""
 import numpy as np
 import pytest
 
@@ -29,7 +29,7 @@ def test_adapter_forward_equals_merged_weights():
 
 def test_trainable_parameter_counts():
     """MLP 64-64-64-5: full 64*64+64 + 64*64+64 + 64*5+5 = 8645; rank-1 LoRA sum(in + out) = 325;
-    one-sided A (r x in) 64+64+64 = 192, B (out x r) 64+64+5 = 133 (EXPERIMENTS.md E3 with 784 -> 64)."""
+    one-sided A (r x in) 64+64+64 = 192, B (out x r) 64+64+5 = 133 (docs/EXPERIMENTS.md E3 with 784 -> 64)."""
     data = load_digits_split(0)
     net = _mlp(torch, np.random.default_rng(0))
     counts = {m: finetune(net, data, m, seed=1, epochs=1)[1]

@@ -130,7 +130,7 @@ def test_load_named_instances(rng):
 
 def test_l1_regression_subgradients(rng):
     """Non-smooth family: subgradient = gradient off kinks (central differences), convexity inequality,
-    ||g|| <= L_0, and homogeneity <g, W - W*> = f(W) - f* (THEORY.md 3(f))."""
+    ||g|| <= L_0, and homogeneity <g, W - W*> = f(W) - f* (docs/THEORY.md 3(f))."""
     pr = tl.make_problem("l1-regression", m=5, n=4, n_samples=30, seed=2)
     assert pr.f_gap_host(pr.W_star) == 0.0
     for _ in range(10):

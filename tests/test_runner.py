@@ -40,7 +40,7 @@ def test_avg_grad_sq_is_the_running_mean():
 
 
 def test_full_gd_and_rank_full_sketch_are_gradient_descent():
-    """gd is W <- W - gamma grad f; a sketch of rank r = d gives H = I (THEORY.md 1.2)."""
+    """gd is W <- W - gamma grad f; a sketch of rank r = d gives H = I (docs/THEORY.md 1.2)."""
     pr = tl.make_problem("kron-quadratic", m=4, n=4)
     gamma = 1 / pr.L
     W = pr.W0.copy()

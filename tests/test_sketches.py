@@ -22,7 +22,7 @@ def test_monte_carlo_EH_matches_stated_value(name, params, r):
     E_hat, eps = monte_carlo_EH(sk, d, r, draws=40_000, seed=r, delta=0.01)
     stated = np.diag(sk.expected_H_diag(d, r))
     err = np.linalg.norm(E_hat - stated, 2)
-    # matrix Bernstein (THEORY.md 2): ||E_hat - E H||_2 <= eps with probability >= 99%
+    # matrix Bernstein (docs/THEORY.md 2): ||E_hat - E H||_2 <= eps with probability >= 99%
     tol = eps + (sk.moments(d, r).err if name == "rademacher" else 0.0)
     assert err <= tol, (err, tol)
     m = sk.moments(d, r)
@@ -34,7 +34,7 @@ def test_rademacher_expected_rank_closed_forms():
     assert expected_rank_rademacher(8, 1) == (1.0, 0.0)
     assert expected_rank_rademacher(8, 2) == (2 - 2 ** -7, 0.0)
     er, err = expected_rank_rademacher(8, 3)
-    assert abs(er - 2.976) < max(err, 0.01)      # THEORY.md 2: E rank = 2.976 for d = 8, r = 3
+    assert abs(er - 2.976) < max(err, 0.01)      # docs/THEORY.md 2: E rank = 2.976 for d = 8, r = 3
 
 
 @pytest.mark.parametrize("name", ["gaussian", "orthogonal", "coordinate", "rademacher", "stratified",
@@ -58,7 +58,7 @@ def test_H_is_an_idempotent_projection_of_rank_r(name):
 @pytest.mark.parametrize("name", ["gaussian", "coordinate", "rademacher"])
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_factor_view_equals_projected_step(name, side, rng):
-    """The closed-form trained factor (THEORY.md 1.2) merges into exactly -gamma S_t(G)."""
+    """The closed-form trained factor (docs/THEORY.md 1.2) merges into exactly -gamma S_t(G)."""
     bk = get_backend("numpy")
     st = Streams(bk, 1, np.arange(6))
     m, n, r, gamma, alpha = 6, 5, 2, 0.3, 4.0
@@ -76,14 +76,14 @@ def test_factor_view_equals_projected_step(name, side, rng):
 
 
 def test_lambda_min_gaussian_formula():
-    # lam^p = p r/m + (1-p) r/n (THEORY.md 1.3) for isotropic laws
+    # lam^p = p r/m + (1-p) r/n (docs/THEORY.md 1.3) for isotropic laws
     assert tl.lambda_min("gaussian", m=8, n=12, rank=2, p=0.5) == pytest.approx(0.5 * 2 / 8 + 0.5 * 2 / 12)
     assert tl.lambda_max("gaussian", m=8, n=12, rank=2, p=0.3) == pytest.approx(0.3 / 4 + 0.7 / 6)
     # stratified with groups {2,6} and {3,9}: lam = p/6 + (1-p)/9, Lam = p/2 + (1-p)/3 (Appendix A)
     lam, Lam = (tl.lambda_min("stratified", 8, 12, 2, 0.4, left_groups=[2, 6], right_groups=[3, 9]),
                 tl.lambda_max("stratified", 8, 12, 2, 0.4, left_groups=[2, 6], right_groups=[3, 9]))
     assert lam == pytest.approx(0.4 / 6 + 0.6 / 9) and Lam == pytest.approx(0.4 / 2 + 0.6 / 3)
-    # degenerate B side: lam = (1-p) lam(E H_A) (THEORY.md 2)
+    # degenerate B side: lam = (1-p) lam(E H_A) (docs/THEORY.md 2)
     assert tl.lambda_min("degenerate/gaussian", 8, 12, 2, 0.5) == pytest.approx(0.5 * 2 / 12)
 
 

@@ -41,7 +41,7 @@ def test_theorem_holds_on_its_class(tid):
     if THEOREMS[tid].kind == "UPPER":
         assert rep.max_tightness <= 1.0 + 1e-9
     if THEOREMS[tid].rate is not None and tid.endswith("PL") and tid.startswith("GD"):
-        # GD-PL is a one-step contraction: every window's rate is at most q_th (THEORY.md 7.4)
+        # GD-PL is a one-step contraction: every window's rate is at most q_th (docs/THEORY.md 7.4)
         assert rep.rate_empirical_ci[1] <= rep.rate_theory
 
 
@@ -90,7 +90,7 @@ def test_sgd_minibatch_theorems_hold():
 
 # Deliberately wrong versions of the core theorems, on instances where the true bound is tight:
 # the isotropic quadratic makes GD-PL, EXACT-ISO and EXACT-ISO-SGD exact and GD-NC tight up to
-# 1 - q^T (THEORY.md 5.1-5.2); SGD-NC on the Kronecker quadratic at gamma = 0.3/L sits at 0.92 of its bound.
+# 1 - q^T (docs/THEORY.md 5.1-5.2); SGD-NC on the Kronecker quadratic at gamma = 0.3/L sits at 0.92 of its bound.
 MUTANTS = {
     "GD-PL": (lambda: tl.load_problem(HERE / "appendix_iso.toml"),
               lambda: tl.Method("bernoulli-lora-gd", p=0.5, rank=2, stepsize=0.5), 40, 2000, dict(rate=2.0)),

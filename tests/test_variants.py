@@ -1,4 +1,4 @@
-"""The variants of THEORY.md 4.3-4.7: each theorem holds, a too-optimistic mutation is violated, the
+"""The variants of docs/THEORY.md 4.3-4.7: each theorem holds, a too-optimistic mutation is violated, the
 variants reduce to GD where they must, and their cost counters are exact."""
 import numpy as np
 import pytest
@@ -113,7 +113,7 @@ def test_cost_counters_are_exact():
 
 
 def test_run_records_the_lyapunov_function():
-    """Phi_t = f_gap + (gamma Lam / q) e_t for PAGE-PL (THEORY.md 4.4), from the run alone."""
+    """Phi_t = f_gap + (gamma Lam / q) e_t for PAGE-PL (docs/THEORY.md 4.4), from the run alone."""
     pr = lsq()
     res = tl.run(pr, M("bernoulli-lora-page", p=0.5, rank=2, batch=2), iters=30, seeds=4)
     c = res.constants

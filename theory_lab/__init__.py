@@ -1,6 +1,6 @@
 """theory-lab: check convergence theory of Bernoulli-LoRA by measurement.
 
-See DESIGN.md for the public contract; THEORY.md for the mathematics (theorem IDs).
+See docs/DESIGN.md for the public contract; docs/THEORY.md for the mathematics (theorem IDs).
 """
 from __future__ import annotations
 

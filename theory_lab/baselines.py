@@ -1,4 +1,4 @@
-"""LoRA baselines that train factors rather than take projected steps (THEORY.md 3(g)).
+"""LoRA baselines that train factors rather than take projected steps (docs/THEORY.md 3(g)).
 
 * ``lora`` (joint LoRA): W = W0 + B A with B^0 = 0, A^0 ~ N(0, s^2) (``init_scale`` s), simultaneous
   GD on both factors, B <- B - gamma grad f(W) A^T, A <- A - gamma B^T grad f(W). The LoRA scale

@@ -14,7 +14,7 @@ from .plan import Plan, make_plan
 from .runner import RunResult, execute
 from .theorems import THEOREMS
 from .verify import (cochran_ok, diverged_mask, exact_verdict, fit_linear_rate, fit_loglog_slope, numerical_slack,
-                     skewness, upper_verdict)
+                     skewness, slack, upper_verdict)
 
 VERDICTS = ("holds", "violated", "tight", "inconclusive", "not-applicable", "match", "mismatch")
 
@@ -40,6 +40,24 @@ class CheckResult:
     skewness: float = math.nan
     max_skewness: float = math.nan
     rate_consistent: bool | None = None
+    #: measured vs the bound's per-step contraction from the first tenth of the run to its end (rate
+    #: theorems): (mean(t_b)/mean(t_a))^(1/(t_b - t_a)), the same for the bound, over ``rate_window``;
+    #: ``rate_tightness`` = log(bound's) / log(measured): <= 1 when the run contracts at least as fast
+    contraction_measured: float = math.nan
+    contraction_bound: float = math.nan
+    rate_window: tuple = (None, None)
+    rate_tightness: float = math.nan
+    #: largest measured/bound past the first tenth of the run (where the rate, not the first step, shows)
+    late_tightness: float = math.nan
+    #: the checkpoint that decided the verdict, the interval used there, and the decision in words
+    decided_at: int | None = None
+    decided_by: str = ""
+    decision: str = ""
+    #: the constants the theorem reads: name -> {value, source, meaning}; the stepsize's source and the
+    #: largest stepsize the theorem's condition admits
+    constants: dict = field(default_factory=dict)
+    stepsize_source: str = ""
+    stepsize_max: float = math.nan
     diverged: int = 0
     seeds: int = 0
     iters: int = 0
@@ -59,37 +77,68 @@ class CheckResult:
     bound_curve: Any = field(default=None, repr=False)
     result: Any = field(default=None, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The scalar fields, with every non-finite number as None (strict JSON has no NaN)."""
+    def to_dict(self, curves: bool = False) -> dict[str, Any]:
+        """The scalar fields and the constants, with every non-finite number as None (strict JSON has
+        no NaN); ``curves``: also ``curves`` = {t, mean, lcb, ucb, bound} over the judged checkpoints."""
         d = {k: getattr(self, k) for k in self.__dataclass_fields__
              if k not in ("checkpoints", "mean_curve", "lcb_curve", "ucb_curve", "bound_curve", "result")}
+        if curves:
+            def arr(x):
+                return None if x is None else np.asarray(x, dtype=float).tolist()
+            d["curves"] = dict(t=None if self.checkpoints is None else np.asarray(self.checkpoints).tolist(),
+                               mean=arr(self.mean_curve), lcb=arr(self.lcb_curve), ucb=arr(self.ucb_curve),
+                               bound=arr(self.bound_curve))
         return _strict(d)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), allow_nan=False)
+    def to_json(self, curves: bool = True) -> str:
+        """One strict-JSON object: :meth:`to_dict` with the curves."""
+        return json.dumps(self.to_dict(curves), allow_nan=False)
 
     def table(self) -> str:
         """Human-readable summary (the CLI's output)."""
         def g(x):
             return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.6g}"
         lo, hi = self.rate_empirical_ci
+        step = f"gamma = {g(self.gamma)}" + (f" ({self.stepsize_source})" if self.stepsize_source else "")
+        if math.isfinite(self.stepsize_max) and math.isfinite(self.gamma):
+            step += f"; largest admissible {g(self.stepsize_max)} (gamma/max = {self.gamma / self.stepsize_max:.3g})"
         rows = [
-            ("theorem", f"{self.theorem} ({self.kind}; {self.provenance})"),
+            ("theorem", f"{self.theorem} ({self.kind}; {self.provenance}; `theory-lab show {self.theorem}`)"),
             ("problem", self.problem), ("method", self.method),
-            ("stepsize", f"gamma = {g(self.gamma)}"),
+            ("stepsize", step),
             ("lam_min^p, lam_max^p", f"{g(self.lam_min)}, {g(self.lam_max)}"),
+        ]
+        for k, v in self.constants.items():
+            if k not in ("gamma", "lam_min", "lam_max"):
+                rows.append((f"  {k}", f"{g(v['value']) if not isinstance(v['value'], str) else v['value']}"
+                                       f"  ({v['source']})"))
+        rows += [
             ("metric", f"{self.metric} at T = {self.iters}, {self.seeds} seeds"),
             ("measured (mean)", g(self.measured)),
             (f"CI ({'two-sided' if self.kind == 'EXACT' else 'one-sided'}, Bonferroni, {self.confidence:.0%})",
              f"[{g(self.ci_low)}, {g(self.ci_high)}]"),
             ("bound" if self.kind == "UPPER" else "formula", g(self.bound)),
-            ("tightness (measured/bound)", f"{g(self.tightness)} (max over checkpoints {g(self.max_tightness)})"),
-            (f"rate ({self.rate_kind})", f"empirical {g(self.rate_empirical)} [{g(lo)}, {g(hi)}]"
-                                          f"  vs theory {g(self.rate_theory)}"),
+            ("tightness (measured/bound)", f"{g(self.tightness)} at T; max over t > 0 {g(self.max_tightness)}; "
+                                           f"past the first tenth {g(self.late_tightness)}"),
+        ]
+        if self.rate_kind.startswith("linear"):
+            rows.append(("rate (linear, per step)", f"fitted {g(self.rate_empirical)} [{g(lo)}, {g(hi)}] vs "
+                                                    f"theory q_th {g(self.rate_theory)}"))
+            a, b = self.rate_window
+            if a is not None:
+                rows.append(("contraction over the run", f"t = {a}..{b}: measured {g(self.contraction_measured)} "
+                             f"per step vs the bound's {g(self.contraction_bound)} (rate tightness log b/log m "
+                             f"= {g(self.rate_tightness)})"))
+        elif self.rate_kind:
+            rows.append((f"rate ({self.rate_kind})", f"measured {g(self.rate_empirical)} vs the bound's "
+                                                      f"{g(self.rate_theory)}"))
+        rows += [
             ("skewness g1", f"{g(self.skewness)} at T (max over checkpoints {g(self.max_skewness)})"),
             ("diverged seeds", str(self.diverged)),
             ("verdict", self.verdict.upper() + (f" ({self.reason})" if self.reason else "")),
         ]
+        if self.decision:
+            rows.append(("decided at", self.decision))
         width = max(len(k) for k, _ in rows)
         lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
         lines += [f"note: {n}" for n in self.notes]
@@ -116,7 +165,7 @@ def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=N
           dtype: str = "float64", tau: float = 0.05, checkpoints=None, timeout: float | None = None,
           deadline: float | None = None) -> CheckResult:
     """Run ``seeds`` independent runs and judge ``theorem`` (None: the one matching the method and
-    the problem's class) at every checkpoint, per THEORY.md section 7: ``run`` + ``judge``.
+    the problem's class) at every checkpoint, per docs/THEORY.md section 7: ``run`` + ``judge``.
 
     ``timeout`` (seconds) or ``deadline`` (a ``time.monotonic()`` instant, for campaigns): a hard
     limit on the run; past it ``errors.BudgetExceeded`` is raised and nothing is judged."""
@@ -143,10 +192,10 @@ def _header(plan: Plan, confidence: float) -> dict[str, Any]:
 
 def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 0.05,
           verdict_only: bool = False) -> CheckResult:
-    """Verdict of ``plan.theorem`` on a run of ``plan`` (THEORY.md section 7).
+    """Verdict of ``plan.theorem`` on a run of ``plan`` (docs/THEORY.md section 7).
 
     ``verdict_only`` (for callers that store verdicts and bounds: sweeps): the same verdict, reason
-    and bound, without the empirical rate fit (THEORY.md 7.4, a diagnostic outside the verdict) and
+    and bound, without the empirical rate fit (docs/THEORY.md 7.4, a diagnostic outside the verdict) and
     without bootstrap-t intervals the t-intervals already decide (``upper_verdict(lazy=True)``); the
     interval curves are then left out (None)."""
     th, c = plan.theorem, plan.constants
@@ -167,6 +216,8 @@ def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 
                       provenance=th.provenance, gamma=result.gamma, lam_min=c.lam_min, lam_max=c.lam_max,
                       diverged=diverged, result=result, checkpoints=t, **_header(plan, confidence))
     out.notes.extend(plan.notes)
+    if not verdict_only:
+        _explain_constants(out, plan)
     out.measured = float(np.mean(X[:, -1])) if diverged == 0 else math.inf
     out.skewness = skewness(X[:, -1])
     bound, reason = _bound(th, t, c)
@@ -187,15 +238,11 @@ def judge(plan: Plan, result: RunResult, confidence: float = 0.95, tau: float = 
         out.lcb_curve, out.ucb_curve = st.lcb, st.ucb
         out.ci_low, out.ci_high = float(st.lcb[-1]), float(st.ucb[-1])
     out.max_skewness = float(np.max(np.abs(st.skew)))
-    with np.errstate(all="ignore"):
-        ratio = st.mean / bound
-    out.tightness = float(ratio[-1])
-    # at t = 0 a PL bound equals f(W0) - f* (ratio 1 by construction); below the float64 resolution
-    # the ratio is rounding noise over a bound that cannot be measured
-    pos = (t > 0) & np.isfinite(ratio) & (np.abs(bound) >= floor)
-    out.max_tightness = float(np.max(ratio[pos])) if pos.any() else math.nan
+    _tightness(out, st.mean, bound, t, floor, plan.iters)
     if not verdict_only:
+        _decision(out, th, v, st, bound, slack(bound, rel, floor), np.abs(bound) < floor, t)
         _rates(out, th, c, t, X)
+        _contraction(out, th, c, t, st.mean, bound, plan.iters)
     _notes(out, diverged, plan.seeds, out.verdict)
     return out
 
@@ -246,8 +293,103 @@ def _exact_over_lambda(th, result, c, t, X, bound, alpha, rel, floor, grid: int 
     return v, bound
 
 
+def _tightness(out: CheckResult, mean, bound, t, floor: float, iters: int) -> None:
+    """measured/bound at T, its maximum over t > 0 and past the first tenth of the run. At t = 0 a
+    PL bound equals f(W0) - f* (ratio 1 by construction); below the float64 resolution the ratio is
+    rounding noise over a bound that cannot be measured."""
+    with np.errstate(all="ignore"):
+        ratio = mean / bound
+    out.tightness = float(ratio[-1])
+    pos = (t > 0) & np.isfinite(ratio) & (np.abs(bound) >= floor)
+    out.max_tightness = float(np.max(ratio[pos])) if pos.any() else math.nan
+    late = pos & (t >= iters / 10)
+    out.late_tightness = float(np.max(ratio[late])) if late.any() else math.nan
+
+
+def _explain_constants(out: CheckResult, plan: Plan) -> None:
+    """The constants the theorem reads (value, source, meaning) and the stepsize's admissible maximum."""
+    from .theorems.reference import constant_names, sources, stepsize_info, symbol
+
+    th, c = plan.theorem, plan.constants
+    src = sources(plan)
+    values = c.as_dict()
+    out.constants = {k: dict(value=values[k], source=src.get(k, ""), meaning=symbol(th, k))
+                     for k in constant_names(th) if k in values}
+    info = stepsize_info(plan) if plan.reason is None else dict(source=plan.stepsize.source, max_admissible=None)
+    out.stepsize_source = info["source"]
+    out.stepsize_max = math.nan if info["max_admissible"] is None else float(info["max_admissible"])
+
+
+def _interval_kind(st, k: int) -> str:
+    if st.dominated is not None and st.dominated[k]:
+        return "the largest seed value (a handful of seeds carry the mean there)"
+    if st.normal_ok is not None and not st.normal_ok[k]:
+        if st.pending is not None and st.pending[k]:
+            return "a Student t interval (the bootstrap-t was not needed to decide)"
+        return f"a bootstrap-t interval (skewness g1 = {st.skew[k]:.2f} fails Cochran's S >= 25 g1^2)"
+    return "a Student t interval"
+
+
+def _decision(out: CheckResult, th, v, st, bound, bp, unresolved, t) -> None:
+    """The checkpoint that decided the verdict and why (docs/THEORY.md 7.2-7.3): for violated the
+    most significant excess (largest LCB/bound), for match/mismatch the largest deviation in interval
+    widths, otherwise the checkpoint closest to the bound (largest UCB/bound), where holding was
+    hardest to establish. Intervals are Bonferroni over the K checkpoints."""
+    K = len(t)
+    # t = 0 is the deterministic start (every seed equal; a PL bound equals it by construction)
+    unresolved = unresolved | ((np.asarray(t) == 0) & (K > 1))
+    with np.errstate(all="ignore"):
+        if th.kind == "EXACT":
+            dev = np.abs(st.mean - bound) / np.maximum(st.ucb - st.mean, 1e-300)
+            dev = np.where(unresolved | ~np.isfinite(dev), -np.inf, dev)
+            if not np.isfinite(dev).any():
+                return
+            k = int(np.argmax(dev))
+            what = (f"formula {bound[k]:.6g} vs the two-sided interval [{st.lcb[k]:.6g}, {st.ucb[k]:.6g}]")
+        elif v.verdict == "violated":
+            score = np.where((st.lcb > bp) & ~unresolved, st.lcb / bp, -np.inf)
+            k = int(np.argmax(score))
+            what = f"lower end {st.lcb[k]:.6g} > bound {bound[k]:.6g} (x{st.lcb[k] / bound[k]:.4g})"
+        else:
+            score = np.where(unresolved, -np.inf, st.ucb / np.where(bp > 0, bp, np.nan))
+            score = np.where(np.isfinite(score), score, -np.inf)
+            if not np.isfinite(score).any():
+                return
+            k = int(np.argmax(score))
+            rel = "<=" if st.ucb[k] <= bp[k] else ">"
+            what = f"upper end {st.ucb[k]:.6g} {rel} bound {bound[k]:.6g} (UCB/bound {st.ucb[k] / bound[k]:.4g})"
+    out.decided_at = int(t[k])
+    out.decided_by = _interval_kind(st, k)
+    out.decision = f"t = {int(t[k])}: {what}; {out.decided_by}, Bonferroni over {K} checkpoints"
+
+
+def _contraction(out: CheckResult, th, c, t, mean, bound, iters: int) -> None:
+    """Measured vs the bound's per-step contraction from the first tenth of the run to the last
+    checkpoint where the mean is above 10x the theorem's floor (rate theorems only)."""
+    if th.rate is None:
+        return
+    floor = float(th.floor(c)) if th.floor is not None else 0.0
+    with np.errstate(all="ignore"):
+        ok = (t >= iters / 10) & np.isfinite(mean) & (mean > max(10 * floor, 1e-12 * abs(mean[0]), 1e-300)) \
+            & (bound > 0)
+    idx = np.flatnonzero(ok)
+    if idx.size < 3:
+        return
+    a = idx[0]
+    b = idx[-1] if np.all(ok[a:idx[-1] + 1]) else a + int(np.argmin(ok[a:])) - 1
+    if b - a < 2:
+        return
+    span = float(t[b] - t[a])
+    with np.errstate(all="ignore"):
+        qm = float((mean[b] / mean[a]) ** (1 / span))
+        qb = float((bound[b] / bound[a]) ** (1 / span))
+        out.rate_tightness = float(np.log(qb) / np.log(qm)) if 0 < qm < 1 and 0 < qb < 1 else math.nan
+    out.contraction_measured, out.contraction_bound = qm, qb
+    out.rate_window = (int(t[a]), int(t[b]))
+
+
 def _rates(out: CheckResult, th, c, t, X) -> None:
-    """THEORY.md 7.4. For one-step contractions (``th.one_step``) every window's rate must be at most
+    """docs/THEORY.md 7.4. For one-step contractions (``th.one_step``) every window's rate must be at most
     q_th up to its CI: ``rate_consistent`` is False when the CI's lower end exceeds q_th. It is a
     diagnostic, not a verdict: the checkpoints already test E Phi_T <= q_th^T Phi_0 with a calibrated
     family-wise level, while the fit's 95% bootstrap interval is not part of that family."""
@@ -259,10 +401,14 @@ def _rates(out: CheckResult, th, c, t, X) -> None:
         lo = out.rate_empirical_ci[0]
         if th.one_step and math.isfinite(lo):
             out.rate_consistent = bool(lo <= out.rate_theory * (1 + 1e-12))
-    else:
-        out.rate_empirical = fit_loglog_slope(t, X)
-        out.rate_theory = -1.0
-        out.rate_kind = "log-log slope in T"
+    elif th.kind == "UPPER" and out.bound_curve is not None:
+        # a sublinear bound: compare the measured log-log slope with the bound's own (not with -1:
+        # NS-CONST and MVR-NC bounds level off); a flat bound (NS-POLYAK) has no rate to compare
+        slope_b = fit_loglog_slope(t, np.asarray(out.bound_curve, float)[None, :])
+        if math.isfinite(slope_b) and slope_b < -0.05:
+            out.rate_empirical = fit_loglog_slope(t, X)
+            out.rate_theory = slope_b
+            out.rate_kind = "log-log slope in T"
 
 
 def _notes(out: CheckResult, diverged: int, seeds: int, verdict: str) -> None:
@@ -273,7 +419,7 @@ def _notes(out: CheckResult, diverged: int, seeds: int, verdict: str) -> None:
                          f"{25 * out.max_skewness ** 2:.0f} seeds for trustworthy t-intervals (Cochran)")
     if out.rate_consistent is False:
         out.notes.append(f"the fitted per-step rate {out.rate_empirical:.6g} (CI low {out.rate_empirical_ci[0]:.6g}) "
-                         f"is slower than the one-step contraction {out.rate_theory:.6g} allows (THEORY.md 7.4)")
+                         f"is slower than the one-step contraction {out.rate_theory:.6g} allows (docs/THEORY.md 7.4)")
     if verdict == "violated":
         out.notes.append("re-run with more seeds (and another master seed) before concluding")
 

@@ -73,7 +73,7 @@ def _number(field: str, low=None, high=None, integer: bool = False, **kw):
 
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="theory-lab", description="Check Bernoulli-LoRA convergence "
-                                 "theory by measurement (THEORY.md theorem IDs).")
+                                 "theory by measurement (docs/THEORY.md theorem IDs).")
     ap.add_argument("--version", action="version", version=f"theory-lab {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="accept a file path (dir/file.py:function) as the problem and run that file")
 
     sw = sub.add_parser("sweep", help="sweep a TOML spec's grid (resumes by default)")
-    sw.add_argument("spec", help="sweep spec (TOML; see DESIGN.md)")
+    sw.add_argument("spec", help="sweep spec (TOML; see docs/DESIGN.md)")
     sw.add_argument("--out", default=None, help="parquet store (default: the spec's out, or results/SPEC.parquet)")
     sw.add_argument("--workers", type=_number("workers", 1, 4096, integer=True), default=1,
                     help="local worker processes")
@@ -162,6 +162,27 @@ def _parser() -> argparse.ArgumentParser:
     ce.add_argument("--allow-file-problem", action="store_true",
                     help="accept a file path (dir/file.py:function) as the problem and run that file")
 
+    sh = sub.add_parser("show", help="a theorem's statement, assumptions, constants and stepsize condition "
+                        "(docs/theorems.md); with --problem/--method, its constants filled in")
+    sh.add_argument("theorem", nargs="?", default=None, help="theorem ID (see `theory-lab list theorems`)")
+    sh.add_argument("--all", action="store_true", help="every registered theorem")
+    sh.add_argument("--markdown", action="store_true", help="with --all: the text of docs/theorems.md")
+    sh.add_argument("--problem", default=None, help="family name or problems/NAME.toml: fill in the constants")
+    sh.add_argument("--method", default=None, help="method (default: the theorem's own estimator's)")
+    sh.add_argument("--p", type=_number("p", 0.0, 1.0), default=None, help="probability of a left sketch, in [0, 1]")
+    sh.add_argument("--rank", type=_number("rank", 1, None, integer=True), default=1,
+                    help="sketch rank r in [1, min(m, n)]")
+    sh.add_argument("--sketch", default="gaussian", help="law for both sides, or LEFT/RIGHT")
+    sh.add_argument("--stepsize", default="theory", help="theory, polyak or a positive number")
+    sh.add_argument("--factor", type=_number("factor", 0.0, None, low_open=True), default=1.0,
+                    help="multiplies the theory stepsize")
+    sh.add_argument("--iters", type=_number("iters", 1, 10_000_000, integer=True), default=500)
+    sh.add_argument("-P", "--problem-param", action="append", metavar="KEY=VALUE")
+    sh.add_argument("-M", "--method-param", action="append", metavar="KEY=VALUE")
+    sh.add_argument("--json", action="store_true", help="print one JSON object")
+    sh.add_argument("--allow-file-problem", action="store_true",
+                    help="accept a file path (dir/file.py:function) as the problem and run that file")
+
     ls = sub.add_parser("list", help="list problems, methods, theorems or sketches")
     ls.add_argument("what", choices=["problems", "methods", "theorems", "sketches"])
     return ap
@@ -185,6 +206,43 @@ def _cmd_check(a) -> int:
         print(f"theory-lab: not applicable: {res.reason}", file=sys.stderr)
         return 2
     return 1 if res.verdict in ("violated", "mismatch") else 0
+
+
+def _cmd_show(a) -> int:
+    from .theorems import THEOREMS, get_theorem
+    from .theorems.reference import explain, explain_text, markdown, statement
+
+    if a.all:
+        if a.theorem or a.problem:
+            raise InputError("show", "--all shows every theorem's statement; give no ID and no --problem")
+        ths = list(THEOREMS.values())
+        if a.json:
+            print(json.dumps({th.id: statement(th) for th in ths}))
+        else:
+            print(markdown(ths) if a.markdown else "\n\n".join(statement(th) for th in ths))
+        return 0
+    if a.theorem is None:
+        raise InputError("theorem", f"give a theorem ID or --all; accepted: {', '.join(THEOREMS)}")
+    th = get_theorem(a.theorem)
+    if a.problem is None:
+        print(json.dumps({"theorem": th.id, "statement": statement(th)}) if a.json else statement(th))
+        return 0
+    from .methods import METHODS, Method
+    from .plan import make_plan
+    from .problems import resolve_problem
+
+    name = a.method or next((k for k, s in METHODS.items() if s.estimator == th.estimator), "bernoulli-lora-gd")
+    problem = resolve_problem(a.problem, allow_files=a.allow_file_problem, **_pairs(a.problem_param, "problem-param"))
+    extra = _pairs(a.method_param, "method-param")
+    method = Method(name, p=a.p, rank=a.rank, sketch=a.sketch, stepsize=a.stepsize, factor=a.factor, **extra)
+    info = explain(make_plan(problem, method, a.iters, 2, 0, theorem=th, min_seeds=2))
+    if a.json:
+        from .check import _strict
+
+        print(json.dumps(_strict({"statement": statement(th), **info}), allow_nan=False))
+    else:
+        print(statement(th) + "\n\n" + explain_text(info))
+    return 0 if info["applies"] else 2
 
 
 def _cmd_list(a) -> int:
@@ -332,6 +390,8 @@ def _dispatch(a) -> int:
             return _cmd_fuzz(a)
         if a.command == "certify":
             return _cmd_certify(a)
+        if a.command == "show":
+            return _cmd_show(a)
         return _cmd_list(a)
     except InputError as exc:
         print(f"theory-lab: error: {exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Compressors for the distributed methods (THEORY.md 4.3, 4.6), batched over seeds and clients.
+"""Compressors for the distributed methods (docs/THEORY.md 4.3, 4.6), batched over seeds and clients.
 
 ``compress(X, streams, step)`` takes X of shape (S, M, m, n) (M clients) and returns the compressed
 array of the same shape; ``bits(d)`` is what one client sends for one d-entry message.

@@ -205,22 +205,6 @@ def _method_params(rng: np.random.Generator, method: str, family: str, problem) 
     return out
 
 
-def _largest_stepsize(th: Theorem, c) -> float | None:
-    """The largest gamma the theorem's condition admits (its max_stepsize, else bisection)."""
-    rec = th.recommended(c)
-    hi = float(th.max_stepsize(c)) if th.max_stepsize is not None else 64.0 * rec
-    ok = lambda g: th.stepsize_reason(c.replace(gamma=g)) is None      # noqa: E731
-    if ok(hi):
-        return hi
-    lo = rec if ok(rec) else None
-    if lo is None:
-        return None
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
-    return lo
-
-
 def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user: tuple = (),
          deadline: float | None = None, why: dict | None = None) -> Draw | None:
     """A configuration inside ``th``'s assumptions, or None if none was found in ``tries`` draws
@@ -252,7 +236,9 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
                 if base.reason is not None and not base.reason.startswith("stepsize"):
                     _why(why, th, base.reason)
                     continue
-                gmax = _largest_stepsize(th, base.constants)
+                gmax = th.largest_stepsize(base.constants)
+                if gmax == math.inf:                       # no upper limit: up to 64x the recommendation
+                    gmax = 64.0 * th.recommended(base.constants)
                 if gmax is None or not math.isfinite(gmax) or gmax <= 0:
                     _why(why, th, "its stepsize condition admits no positive stepsize on the drawn configurations")
                     continue

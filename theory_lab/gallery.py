@@ -3,7 +3,7 @@ re-run only plots) and draws it with :mod:`theory_lab.plotting`.
 
 ``make(names, out_dir, quick)``; ``theory-lab figures [NAME ...] [--out DIR] [--quick]``. Quick mode
 makes the whole set in well under two minutes on 2 cores; the full mode uses the paper's sizes
-(EXPERIMENTS.md E1/E2: m = n = 64 with scikit-learn's make_regression data, ranks up to 32).
+(docs/EXPERIMENTS.md E1/E2: m = n = 64 with scikit-learn's make_regression data, ranks up to 32).
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def lambda_vs_p(out, size, store_dir):
 
 
 def _paper_problem(size):
-    """EXPERIMENTS.md E1's problem (scikit-learn's make_regression data, a dependency of the
+    """docs/EXPERIMENTS.md E1's problem (scikit-learn's make_regression data, a dependency of the
     package), at the paper's size or smaller."""
     m, N, Np = _pick(size, (6, 300, 1000), (16, 2000, 4000), (64, 10000, 90000))
     return make_problem("linreg-noncvx", m=m, n=m, n_samples=N, data="make_regression", init="pretrained",
@@ -143,7 +143,7 @@ def _paper_problem(size):
 
 
 def paper_e1(pr, size: str, store=None):
-    """EXPERIMENTS.md E1's grid on problem ``pr``: Bernoulli-LoRA-GD over rank x factor x p,
+    """docs/EXPERIMENTS.md E1's grid on problem ``pr``: Bernoulli-LoRA-GD over rank x factor x p,
     RAC-LoRA on both sides, full GD; returns the three sweep tables (run options from ``make``)."""
     ranks = _pick(size, [1, 2], [1, 2, 4, 8], [1, 2, 4, 8, 16, 32])
     ps = _pick(size, [0.5], [0.2, 0.5, 0.8], [0.01, 0.2, 0.4, 0.6, 0.8, 0.99])
@@ -158,7 +158,7 @@ def paper_e1(pr, size: str, store=None):
 
 @figure
 def paper_linreg(out, size, store_dir):
-    """EXPERIMENTS.md E1: median ||grad f||^2 of Bernoulli-LoRA-GD (several p), RAC-LoRA with random
+    """docs/EXPERIMENTS.md E1: median ||grad f||^2 of Bernoulli-LoRA-GD (several p), RAC-LoRA with random
     A (p=0) and random B (p=1), and full GD, one panel per rank and stepsize factor; and E2: SGD and
     PAGE (b = 100 at the paper's size) against epochs, up to 200 epochs."""
     pr = _paper_problem(size)
@@ -273,7 +273,7 @@ def variants(out, size, store_dir):
 
 @figure
 def mlp_finetune(out, size, store_dir):
-    """EXPERIMENTS.md E3 on scikit-learn digits: median test accuracy of rank-1 fine-tuning methods
+    """docs/EXPERIMENTS.md E3 on scikit-learn digits: median test accuracy of rank-1 fine-tuning methods
     against epochs (band: quartiles over seeds), with trainable parameter counts."""
     import pandas as pd
 

@@ -1,4 +1,4 @@
-"""Methods: side policy (p) x sketch x estimator x stepsize rule (THEORY.md 1.2), and baselines.
+"""Methods: side policy (p) x sketch x estimator x stepsize rule (docs/THEORY.md 1.2), and baselines.
 
 ``Method("bernoulli-lora-gd", p=0.5, rank=2, sketch="gaussian", stepsize="theory", factor=1.0)``
 
@@ -38,7 +38,7 @@ class StepRule:
     """
 
     name: ClassVar[str] = ""
-    #: covered by the projected-step theory of THEORY.md (theorems may be selected)
+    #: covered by the projected-step theory of docs/THEORY.md (theorems may be selected)
     theory: ClassVar[bool] = True
     #: the rank is a sketch / factor rank, so it must lie in [1, min(m, n)]
     ranked: ClassVar[bool] = True
@@ -94,7 +94,7 @@ class Frozen(StepRule):
 
 
 class Joint(StepRule):
-    """Joint LoRA: GD on both factors B, A (outside the projected-step theory, THEORY.md 3(g))."""
+    """Joint LoRA: GD on both factors B, A (outside the projected-step theory, docs/THEORY.md 3(g))."""
 
     name = "joint"
     theory = False
@@ -241,7 +241,7 @@ class Method:
         return lam, Lam
 
     def r_m_sq(self, problem) -> float | None:
-        """R_M^2 = ||W0 - W*||^2 in the M_p^{-1} norm (THEORY.md 1.3); every law here has a diagonal
+        """R_M^2 = ||W0 - W*||^2 in the M_p^{-1} norm (docs/THEORY.md 1.3); every law here has a diagonal
         E[H], so M_p acts entrywise by p h_B[i] + (1 - p) h_A[j]. None when W* is unknown or lam = 0."""
         if problem.W_star is None:
             return None

@@ -1,4 +1,4 @@
-"""EXPERIMENTS.md E3: MLP fine-tuning with rank-1 adapters on a small real dataset (scikit-learn digits).
+"""docs/EXPERIMENTS.md E3: MLP fine-tuning with rank-1 adapters on a small real dataset (scikit-learn digits).
 
 Not covered by the theorems; it shows the methods on a real network. Protocol, with scikit-learn's 8x8
 digits standing in for MNIST (64 inputs instead of 784): an MLP 64 -> 64 -> 64 -> 5 (ReLU, dropout 0.1)

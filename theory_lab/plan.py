@@ -14,7 +14,7 @@
 6. a memory estimate, refused up front when it exceeds what the machine (or GPU) has.
 
 The resulting :class:`Plan` is immutable; ``runner.execute(plan)`` is only the loop and
-``check`` is ``execute`` followed by the verification of THEORY.md section 7.
+``check`` is ``execute`` followed by the verification of docs/THEORY.md section 7.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class FixedStepsize:
 
 @dataclass(frozen=True)
 class PolyakStepsize:
-    """gamma_t = kappa (f(W^t) - f*) / ||g^t||^2 per seed (THEORY.md 4.7); 0 where g = 0."""
+    """gamma_t = kappa (f(W^t) - f*) / ||g^t||^2 per seed (docs/THEORY.md 4.7); 0 where g = 0."""
 
     kappa: float
     source: str = "polyak"

@@ -113,7 +113,7 @@ def plot_curves(ax, summary: pd.DataFrame, by: str, x: str = "iteration", label=
 def rate_map(table: pd.DataFrame, rows: str = "p", cols: str = "rank", metric: str = "f_gap") -> pd.DataFrame:
     """log(q_hat) / log(q_th) per (rows, cols): > 1 means faster than the bound's rate.
 
-    q_hat is fitted on the mean over seeds (THEORY.md 7.4); q_th is read from the stored bound as
+    q_hat is fitted on the mean over seeds (docs/THEORY.md 7.4); q_th is read from the stored bound as
     bound(t+1)/bound(t) at the last checkpoint (exact for the linear-rate theorems).
     """
     out = {}

@@ -1,7 +1,7 @@
 """The batched iteration loop: all seeds advance together on a leading seed axis.
 
 ``run(problem, method, iters, seeds)`` returns a :class:`RunResult` holding metric traces of
-shape (seeds, checkpoints). Metrics (DESIGN.md): ``f_gap`` f(W^t) - f* (f - f_lb when f* is
+shape (seeds, checkpoints). Metrics (docs/DESIGN.md): ``f_gap`` f(W^t) - f* (f - f_lb when f* is
 unknown), ``grad_sq`` ||grad f(W^t)||^2, ``avg_grad_sq`` (1/t) sum_{s<t} grad_sq (at t = 0 it
 holds grad_sq), ``wavg_grad_sq`` the (1+u)^-(s+1)-weighted average of SGD-NC (equal to
 avg_grad_sq when u = 0), ``dist_sq`` ||W^t - W*||^2 where W* is known.

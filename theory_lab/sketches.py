@@ -1,4 +1,4 @@
-"""Sketch distributions, their E[H], and projections applied without forming H (THEORY.md 2).
+"""Sketch distributions, their E[H], and projections applied without forming H (docs/THEORY.md 2).
 
 A sketch law draws, for every seed at once, a factor of shape (S, d, r): ``B_S`` on the left
 (d = m) or ``A_S^T`` on the right (d = n). Its ``basis`` is an orthonormal (S, d, r) matrix Q
@@ -59,7 +59,7 @@ class Sketch:
         return orthonormal_basis(factor, xp)
 
     def moments(self, d: int, r: int) -> SideMoments:
-        """lambda_min and lambda_max of E[H] (exact where THEORY.md gives them)."""
+        """lambda_min and lambda_max of E[H] (exact where docs/THEORY.md gives them)."""
         return SideMoments(min(r, d) / d, min(r, d) / d)
 
     def expected_H_diag(self, d: int, r: int) -> np.ndarray | None:
@@ -297,7 +297,7 @@ _RANK_CACHE: dict[tuple[int, int], tuple[float, float]] = {}
 def expected_rank_rademacher(d: int, r: int, draws: int = 20_000, delta: float = 1e-3) -> tuple[float, float]:
     """E[rank] of a d x r matrix of iid +-1 and an error bound (0 when exact).
 
-    Exact: r = 1 gives 1, r = 2 gives 2 - 2^(1-d) (THEORY.md 2). Otherwise Monte Carlo over
+    Exact: r = 1 gives 1, r = 2 gives 2 - 2^(1-d) (docs/THEORY.md 2). Otherwise Monte Carlo over
     ``draws`` matrices (fixed seed), with the Hoeffding half-width (r - 1) sqrt(log(2/delta)/(2K))
     (rank lies in [1, min(d, r)]) at confidence 1 - delta.
     """
@@ -342,7 +342,7 @@ def lambda_moments(sketch="gaussian", m: int = 8, n: int = 8, rank: int = 1, p: 
 
 
 def lambda_min(sketch="gaussian", m: int = 8, n: int = 8, rank: int = 1, p: float = 0.5, **params) -> float:
-    """lambda_min^p = p lambda_min(E H_B) + (1 - p) lambda_min(E H_A) (THEORY.md 1.3)."""
+    """lambda_min^p = p lambda_min(E H_B) + (1 - p) lambda_min(E H_A) (docs/THEORY.md 1.3)."""
     return lambda_bounds(sketch, m, n, rank, p, **params)[0]
 
 
@@ -356,7 +356,7 @@ def monte_carlo_EH(sketch: Sketch, d: int, r: int, draws: int, seed: int = 0, de
     """Monte Carlo E[H] = mean Q Q^T over ``draws`` sketches, and the matrix-Bernstein radius.
 
     With probability >= 1 - delta, ||E_hat - E H||_2 <= eps = sqrt(2 v log(2d/delta)/K)
-    + 2 log(2d/delta)/(3K) (THEORY.md 2), v >= lambda_max(E H) (v = 1 always valid).
+    + 2 log(2d/delta)/(3K) (docs/THEORY.md 2), v >= lambda_max(E H) (v = 1 always valid).
     """
     from .backend import get_backend
     from .backend.random import Streams
@@ -373,7 +373,7 @@ def monte_carlo_EH(sketch: Sketch, d: int, r: int, draws: int, seed: int = 0, de
 
 
 def trained_factor(factor: np.ndarray, G: np.ndarray, gamma: float, side: str, alpha: float = 1.0):
-    """The closed-form LoRA factor of one step (THEORY.md 1.2), for one seed, host arrays.
+    """The closed-form LoRA factor of one step (docs/THEORY.md 1.2), for one seed, host arrays.
 
     Left (B = factor, d x r, frozen): A_hat = -gamma (r/alpha) lstsq(B, G) (min-norm), and the
     merged increment (alpha/r) B A_hat. Right (A^T = factor, n x r): B_hat = -gamma (r/alpha)

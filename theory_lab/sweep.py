@@ -758,7 +758,7 @@ def _bar(total, enabled):
 
 # ------------------------------------------------------------------------------ TOML specs
 def load_spec(path) -> dict[str, Any]:
-    """Read and validate a sweep spec (DESIGN.md); errors name the field."""
+    """Read and validate a sweep spec (docs/DESIGN.md); errors name the field."""
     path = Path(path)
     spec = read_toml(path, "spec")
     unknown = set(spec) - set(SPEC_KEYS)

@@ -1,4 +1,4 @@
-"""Statistics over seeds: confidence bounds, verdicts and rate fits (THEORY.md section 7).
+"""Statistics over seeds: confidence bounds, verdicts and rate fits (docs/THEORY.md section 7).
 
 The theorems bound expectations, so each checkpoint's S per-seed values give a t-interval for
 the mean; K checkpoints are tested as a family with Bonferroni's correction (alpha/K in every
@@ -16,7 +16,7 @@ SLACK_REL, SLACK_ABS = 1e-9, 1e-15
 
 
 def numerical_slack(dtype: str) -> float:
-    """Relative slack b' = b (1 + rel): 1e-9 in float64 (THEORY.md 7.2), 1e-5 in float32, whose
+    """Relative slack b' = b (1 + rel): 1e-9 in float64 (docs/THEORY.md 7.2), 1e-5 in float32, whose
     rounding (eps = 1.2e-7) already moves t = 0 values by more than 1e-9."""
     return SLACK_REL if dtype == "float64" else 1e-5
 
@@ -40,7 +40,7 @@ def power_of_two_scale(X: np.ndarray) -> np.ndarray:
 @dataclass
 class BandStats:
     """Per-checkpoint summary of (S, K) samples: mean, standard error, one-sided bounds, skewness
-    and whether Cochran's rule S >= 25 g1^2 holds (THEORY.md 7.3)."""
+    and whether Cochran's rule S >= 25 g1^2 holds (docs/THEORY.md 7.3)."""
 
     mean: np.ndarray
     se: np.ndarray
@@ -111,7 +111,7 @@ def band(X: np.ndarray, alpha: float = 0.05, k: int = 1, two_sided: bool = False
 
 
 def widen(st: BandStats, upper_only: bool = False) -> BandStats:
-    """THEORY.md 7.3: where the t-interval is untrustworthy (the skewed columns), widen it to the
+    """docs/THEORY.md 7.3: where the t-interval is untrustworthy (the skewed columns), widen it to the
     bootstrap-t interval, in place: both ends, or with ``upper_only`` the upper end alone (one tail
     of T* ranked). Always over every skewed column at once, so the numbers do not depend on what
     was asked for before."""
@@ -379,7 +379,7 @@ def column_skewness(X: np.ndarray) -> np.ndarray:
 
 
 def slack(bound: np.ndarray, rel: float = SLACK_REL, floor: float = 0.0) -> np.ndarray:
-    """b' = b (1 + 1e-9) + max(1e-15, floor) (THEORY.md 7.2); ``rel`` is raised for float32 runs and
+    """b' = b (1 + 1e-9) + max(1e-15, floor) (docs/THEORY.md 7.2); ``rel`` is raised for float32 runs and
     ``floor`` is the absolute resolution of the measured quantity (the problem's evaluation error)."""
     return np.asarray(bound) * (1 + rel) + max(SLACK_ABS, floor)
 
@@ -573,7 +573,7 @@ def skewness(x: np.ndarray) -> float:
 def fit_linear_rate(t: np.ndarray, X: np.ndarray, floor: float = 0.0, n_boot: int = 200,
                     seed: int = 0, level: float = 0.95):
     """Fit log mean_s X_s(t) = a + t log q on the window where the mean exceeds
-    max(10 floor, 1e-12 m_0) (THEORY.md 7.4). Returns (q_hat, (q_low, q_high)) with a bootstrap
+    max(10 floor, 1e-12 m_0) (docs/THEORY.md 7.4). Returns (q_hat, (q_low, q_high)) with a bootstrap
     percentile interval over seeds, or (nan, (nan, nan)) when fewer than 3 points qualify."""
     t = np.asarray(t, dtype=float)
     X = np.asarray(X, dtype=float)

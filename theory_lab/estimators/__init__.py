@@ -1,4 +1,4 @@
-"""Gradient estimators G^t (THEORY.md section 4), one small object per variant.
+"""Gradient estimators G^t (docs/THEORY.md section 4), one small object per variant.
 
 An estimator is a pair of functions in the optax style:
 
@@ -7,7 +7,7 @@ An estimator is a pair of functions in the optax style:
 
 where W is the batch of iterates (S, m, n), W_prev the previous one, and G the estimate used for
 the step from W^t. It is called at t = 0 .. T (the extra call at T gives G^T for Lyapunov functions,
-THEORY.md 4.0). ``error(problem, state, W, grad)`` returns the per-seed estimator error e_t (EF21:
+docs/THEORY.md 4.0). ``error(problem, state, W, grad)`` returns the per-seed estimator error e_t (EF21:
 its client-averaged error), ``constants(problem)`` the estimator's constants for the theorems.
 States are small namespaces with per-seed arrays, never mutated: ``estimate`` returns a new one
 (:func:`evolve`); ``epochs`` (gradient cost in full passes over the data) and ``bits`` (sent per

@@ -1,4 +1,4 @@
-"""Full gradients, SGD under the ABC assumption, and subgradients (THEORY.md 4.1, 4.2, 4.7)."""
+"""Full gradients, SGD under the ABC assumption, and subgradients (docs/THEORY.md 4.1, 4.2, 4.7)."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +26,7 @@ class FullGradient(Estimator):
 
 @register
 class Subgradient(FullGradient):
-    """g^t in the subdifferential of f at W^t, a function of W^t (THEORY.md 4.7)."""
+    """g^t in the subdifferential of f at W^t, a function of W^t (docs/THEORY.md 4.7)."""
 
     name = "subgradient"
 
@@ -49,7 +49,7 @@ NOISE_MODELS = ("auto", "minibatch", "additive")
 
 @register
 class SGD(Estimator):
-    """Stochastic gradients under the ABC assumption (THEORY.md 4.2).
+    """Stochastic gradients under the ABC assumption (docs/THEORY.md 4.2).
 
     Noise models (``noise``):
 
@@ -127,7 +127,7 @@ def sample_indices(streams, t: int, N: int, b: int, replacement: bool):
 
 
 def finite_population_nu(N: int, b: int, replacement: bool) -> float:
-    """nu = 1/b with replacement, (N - b)/(b (N - 1)) without (THEORY.md 4.2, N2/N3)."""
+    """nu = 1/b with replacement, (N - b)/(b (N - 1)) without (docs/THEORY.md 4.2, N2/N3)."""
     if replacement:
         return 1.0 / b
     return (N - b) / (b * (N - 1)) if N > 1 else 0.0

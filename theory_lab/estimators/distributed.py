@@ -1,4 +1,4 @@
-"""QGD, MARINA and EF21 (THEORY.md 4.3, 4.4, 4.6): M clients as a batch axis, compressed messages.
+"""QGD, MARINA and EF21 (docs/THEORY.md 4.3, 4.4, 4.6): M clients as a batch axis, compressed messages.
 
 Without clients (M = 1) the whole objective is the single client. Bits are counted per client and
 step: a full-precision message of d = m n floats costs 32 d bits.

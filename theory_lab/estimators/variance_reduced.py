@@ -1,4 +1,4 @@
-"""PAGE and MVR (THEORY.md 4.4, 4.5): estimators that keep G^t across steps."""
+"""PAGE and MVR (docs/THEORY.md 4.4, 4.5): estimators that keep G^t across steps."""
 from __future__ import annotations
 
 from types import SimpleNamespace

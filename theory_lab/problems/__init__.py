@@ -1,4 +1,4 @@
-"""Problem families (THEORY.md section 3) and named instances (problems/*.toml)."""
+"""Problem families (docs/THEORY.md section 3) and named instances (problems/*.toml)."""
 from __future__ import annotations
 
 import re

@@ -2,7 +2,7 @@
 
 A problem holds its data on the host (numpy float64) and, once bound to a backend with
 :meth:`Problem.bind`, evaluates value and gradient on batches ``W`` of shape (S, m, n).
-Constants follow THEORY.md section 3.
+Constants follow docs/THEORY.md section 3.
 """
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ class Problem:
     L : smoothness constant
     mu : PL constant or None when PL is not claimed
     n_samples : number of summands N for finite sums, else None
-    L_i, L_max, L_tilde, L_pm, delta_inf : finite-sum constants (THEORY.md section 3)
+    L_i, L_max, L_tilde, L_pm, delta_inf : finite-sum constants (docs/THEORY.md section 3)
 
     Finite sums also accept ``clients`` M (default 1) and ``split`` ("homogeneous": a random
     partition; "heterogeneous": samples sorted by the family's ``heterogeneity_key`` then cut into
-    contiguous shards). Shards have equal sizes, so mean_i f_i = f (THEORY.md 3(h)). Client constants:
+    contiguous shards). Shards have equal sizes, so mean_i f_i = f (docs/THEORY.md 3(h)). Client constants:
     ``client_L`` (M,), ``client_L_max``, ``client_L_tilde`` (mean-square over clients), ``client_delta_inf``.
     """
 
@@ -55,9 +55,9 @@ class Problem:
     finite_sum: ClassVar[bool] = False
     #: L-smooth (False: non-smooth convex, subgradients, L_0 instead of L)
     smooth: ClassVar[bool] = True
-    #: f = 1/2 ||W - W*||^2 + f* (the exact results of THEORY.md 5.1-5.2 hold)
+    #: f = 1/2 ||W - W*||^2 + f* (the exact results of docs/THEORY.md 5.1-5.2 hold)
     isotropic_quadratic: ClassVar[bool] = False
-    #: f homogeneous around W*: <g, W - W*> = f(W) - f* for every subgradient g (THEORY.md 5.5)
+    #: f homogeneous around W*: <g, W - W*> = f(W) - f* for every subgradient g (docs/THEORY.md 5.5)
     homogeneous: ClassVar[bool] = False
 
     def __init__(self, m: int | None = None, n: int | None = None, seed: int = 0, **params):

@@ -1,4 +1,4 @@
-"""Non-smooth convex: entrywise L1 regression with a planted solution (THEORY.md 3(f))."""
+"""Non-smooth convex: entrywise L1 regression with a planted solution (docs/THEORY.md 3(f))."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +13,7 @@ class L1Regression(Problem):
 
     Model: X iid N(0, 1) (N x m), W* iid N(0, 1), W0 = 0. Subgradient g(W) = (1/N) X^T sign(XW - Y)
     (sign(0) = 0). L_0 = sqrt(n) min{||X||_2 / sqrt(N), (1/N) sum_i ||x_i||} bounds every ||g||.
-    f is homogeneous around W*: <g, W - W*> = f(W) - f* (used by the identities of THEORY.md 5.5).
+    f is homogeneous around W*: <g, W - W*> = f(W) - f* (used by the identities of docs/THEORY.md 5.5).
     Parameters: ``n_samples`` N >= m (default 40).
     """
 

@@ -1,4 +1,4 @@
-"""Matrix least squares with a prescribed spectrum (THEORY.md 3(a))."""
+"""Matrix least squares with a prescribed spectrum (docs/THEORY.md 3(a))."""
 from __future__ import annotations
 
 import numpy as np
@@ -95,7 +95,7 @@ class LeastSquares(Problem):
         return self.Y[:, 0]
 
     def client_constants(self):
-        """Exact (THEORY.md 3(h)): L_i = lambda_max(Sigma_i), L_tilde^2 = lambda_max(mean Sigma_i^2),
+        """Exact (docs/THEORY.md 3(h)): L_i = lambda_max(Sigma_i), L_tilde^2 = lambda_max(mean Sigma_i^2),
         f_i^inf = ||(I - X_i X_i^+) Y_i||^2/(2 N_i), delta_inf = f* - mean f_i^inf."""
         sig, finf = [], []
         for sh in self.shards:

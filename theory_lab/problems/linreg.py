@@ -1,4 +1,4 @@
-"""Vector regression with a non-convex regulariser, the paper's experiment (THEORY.md 3(d))."""
+"""Vector regression with a non-convex regulariser, the paper's experiment (docs/THEORY.md 3(d))."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +23,7 @@ class LinregNoncvx(Problem):
 
     * ``"gaussian"`` (default): A iid N(0,1) (N x mn), b = A x0 + ``noise`` * e.
     * ``"make_regression"``: scikit-learn's generator with the paper's fine-tuning settings
-      (EXPERIMENTS.md E1, scaled to d = mn: n_informative d/2, effective_rank max(1, d/128),
+      (docs/EXPERIMENTS.md E1, scaled to d = mn: n_informative d/2, effective_rank max(1, d/128),
       noise 50, bias 10, tail_strength 0.9, random_state 84), then A and b each rescaled as a
       whole to mean 1, standard deviation 2. Needs ``pip install 'theory-lab[paper]'``.
 

@@ -1,4 +1,4 @@
-"""Quadratic families: isotropic (THEORY.md 3(c)) and Kronecker (3(b))."""
+"""Quadratic families: isotropic (docs/THEORY.md 3(c)) and Kronecker (3(b))."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ from .base import Problem, frob_inner, register, spectral_matrix
 
 @register
 class QuadraticIso(Problem):
-    """f(W) = 1/2 ||W - W*||^2 (THEORY.md 3(c)).
+    """f(W) = 1/2 ||W - W*||^2 (docs/THEORY.md 3(c)).
 
     Model: W* has iid N(0, scale^2) entries; W0 = 0. L = mu = 1, f* = 0, grad f = W - W*.
     Parameters: ``scale`` > 0 (default 1).
@@ -44,7 +44,7 @@ class QuadraticIso(Problem):
 
 @register
 class KronQuadratic(Problem):
-    """f(W) = f* + 1/2 <D, P D R>, D = W - W* (THEORY.md 3(b)).
+    """f(W) = f* + 1/2 <D, P D R>, D = W - W* (docs/THEORY.md 3(b)).
 
     Model: P (m x m) and R (n x n) symmetric with eigenvalues evenly spaced in ``p_spec`` and
     ``r_spec`` and Haar eigenvectors; W* iid N(0,1); W0 = 0; f* = ``f_star`` (default 0).
@@ -95,7 +95,7 @@ class KronQuadratic(Problem):
 
 @register
 class LoraCounterexample(Problem):
-    """The RAC-LoRA counter-example (THEORY.md 3(g)): f(W) = 1/2 sum_ij q_ij (W_ij - W*_ij)^2 with
+    """The RAC-LoRA counter-example (docs/THEORY.md 3(g)): f(W) = 1/2 sum_ij q_ij (W_ij - W*_ij)^2 with
     q_11 = ``q11`` (default 10) and every other q_ij = 1; m = n = 3 by default, W* iid N(0, 1) (full
     rank), W0 = 0. L = max(q11, 1), mu = min(q11, 1), f* = 0. Rank-1 joint LoRA cannot reach f*;
     Bernoulli-LoRA satisfies GD-PL with lambda = r/3 for every p."""

@@ -1,6 +1,6 @@
 """Separable regularisers r(x) = weight * sum_j rho(x_j), written once for every family that uses them.
 
-* :class:`NonConvex` (THEORY.md 3(d)): rho(u) = u^2/(1+u^2), rho'(u) = 2u/(1+u^2)^2, with
+* :class:`NonConvex` (docs/THEORY.md 3(d)): rho(u) = u^2/(1+u^2), rho'(u) = 2u/(1+u^2)^2, with
   -1/2 <= rho'' <= 2, so it adds 2 weight to L and at most weight/2 of negative curvature.
 * :class:`Ridge`: rho(u) = u^2/2, rho' = u: adds weight to L and to mu.
 

@@ -1,4 +1,4 @@
-"""Multinomial (softmax) logistic regression (THEORY.md 3(e))."""
+"""Multinomial (softmax) logistic regression (docs/THEORY.md 3(e))."""
 from __future__ import annotations
 
 import numpy as np

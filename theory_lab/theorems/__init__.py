@@ -1,4 +1,4 @@
-"""The registry of THEORY.md's theorems: metric, stepsize condition, bound, kind, provenance.
+"""The registry of docs/THEORY.md's theorems: metric, stepsize condition, bound, kind, provenance.
 
 Modules: ``gd_sgd`` (4.1-4.3), ``variance_reduced`` (4.4-4.6), ``nonsmooth`` (4.7, 5.5), ``exact`` (5.1-5.2).
 
@@ -56,7 +56,7 @@ class Theorem:
 
     Parameters
     ----------
-    id : THEORY.md ID (or the user's own)
+    id : docs/THEORY.md ID (or the user's own)
     metric : measured metric name (f_gap, grad_sq, avg_grad_sq, wavg_grad_sq, dist_sq, ...)
     bound : (t: ndarray of checkpoints, c: Constants) -> ndarray, the bound at each checkpoint
     max_stepsize : c -> largest admissible gamma (condition 0 < gamma <= max_stepsize)
@@ -92,7 +92,7 @@ class Theorem:
     needs_smooth: bool = True
     #: the theorem needs the PL inequality with known mu and f* (assumption A4)
     needs_pl: bool = False
-    #: the bound is a one-step contraction E Phi_{t+1} <= q E Phi_t (THEORY.md 7.4: every window's
+    #: the bound is a one-step contraction E Phi_{t+1} <= q E Phi_t (docs/THEORY.md 7.4: every window's
     #: fitted rate must be <= q_th)
     one_step: bool = False
     #: the stepsize rule the theorem is about: "polyak", "constant", or None (a number or the
@@ -100,6 +100,15 @@ class Theorem:
     stepsize_rule: str | None = None
     doc: str = ""
     extra: dict = field(default_factory=dict)
+    #: the theorem's reference text (``theory-lab show ID``, docs/theorems.md): the section of
+    #: docs/THEORY.md it comes from, its stepsize condition in words, where that condition comes from
+    #: in the proof, the symbols it uses beyond the common ones (``reference.SYMBOLS``) and where the
+    #: bound is attained (the configurations that make it tight)
+    section: str = ""
+    stepsize_text: str = ""
+    stepsize_from: str = ""
+    symbols: dict = field(default_factory=dict)
+    attained: str = ""
 
     def __post_init__(self):
         if self.kind not in ("UPPER", "EXACT"):
@@ -133,6 +142,25 @@ class Theorem:
             raise InputError("stepsize", f"{self.id} recommends no stepsize; give a number")
         return float(fn(c))
 
+    def largest_stepsize(self, c: Constants) -> float | None:
+        """The largest gamma this theorem's condition admits on constants ``c``: its max_stepsize when
+        that is admissible, else found by bisection between the recommendation and it; inf when the
+        condition has no upper limit, None when not even the recommendation is admissible."""
+        rec = self.recommended(c)
+        ok = lambda g: self.stepsize_reason(c.replace(gamma=g)) is None      # noqa: E731
+        if self.max_stepsize is None and ok(1e12 * rec):
+            return math.inf                  # no upper limit (NS-CONST: any gamma > 0)
+        hi = float(self.max_stepsize(c)) if self.max_stepsize is not None else 1e12 * rec
+        if ok(hi):
+            return hi
+        lo = rec if ok(rec) else None
+        if lo is None:
+            return None
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+        return lo
+
     def fingerprint(self) -> str:
         """A hash of everything that decides this theorem's verdicts: its bound, condition, stepsize
         rules and every other function it carries (by code, captured values and the globals they
@@ -140,7 +168,7 @@ class Theorem:
         store never reuses verdicts judged against the old one."""
         from ..fingerprint import value_fingerprint
 
-        return value_fingerprint({k: getattr(self, k) for k in self.__dataclass_fields__ if k != "doc"})
+        return value_fingerprint({k: getattr(self, k) for k in self.__dataclass_fields__ if k not in TEXT_FIELDS})
 
     def evaluate(self, t: np.ndarray, c: Constants) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.bound(np.asarray(t, dtype=float), c), dtype=float),
@@ -181,11 +209,14 @@ def unknown_constants(fn, c: Constants) -> list[str]:
                   or n not in values and n in _KNOWN_CONSTANTS)
 
 
-#: constant names a bound may use (DESIGN.md); one missing from ``c`` is reported by name
+#: constant names a bound may use (docs/DESIGN.md); one missing from ``c`` is reported by name
 _KNOWN_CONSTANTS = {"L", "mu", "f_star", "delta0", "lam_min", "lam_max", "gamma", "p", "rank", "m", "n", "sigma2",
                     "A", "B", "C", "q", "b", "omega", "alpha", "L_tilde", "L0", "R", "L_pm", "L_max", "delta_inf",
                     "kappa", "R_M2", "dist0_sq"}
 
+
+#: a theorem's words: they explain its verdicts but do not decide them (not in its fingerprint)
+TEXT_FIELDS = ("doc", "section", "stepsize_text", "stepsize_from", "symbols", "attained")
 
 THEOREMS: dict[str, Theorem] = {}
 

@@ -1,4 +1,4 @@
-"""Non-smooth convex results (THEORY.md 4.7) and their identities on homogeneous f (5.5)."""
+"""Non-smooth convex results (docs/THEORY.md 4.7) and their identities on homogeneous f (5.5)."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +44,15 @@ register(Theorem(
     estimator="subgradient", stepsize_rule="constant", needs_smooth=False, applies=_const_applies, recommended_stepsize=ns_const_step,
     condition=_positive,
     bound=lambda t, c: c.R_M2 / (2 * c.gamma * np.maximum(t, 1)) + c.gamma * c.lam_max * c.L0 ** 2 / (2 * c.lam_min),
-    doc="Q_T^f = (1/T) sum_{t<T} E[f - f*] <= R_M^2/(2 gamma T) + gamma Lam L0^2/(2 lam)."))
+    doc="Q_T^f = (1/T) sum_{t<T} E[f - f*] <= R_M^2/(2 gamma T) + gamma Lam L0^2/(2 lam).",
+    section="4.7", stepsize_text="any constant gamma > 0; recommended gamma* = R_M sqrt(lam/(Lam T))/L0, which "
+    "minimises the bound at T",
+    stepsize_from="the distance recursion in the M_p^-1 metric, E||D_{t+1}||^2 <= ||D_t||^2 - 2 gamma (f - f*) + "
+    "gamma^2 (Lam/lam) ||g||^2, summed over t < T; it holds for every gamma > 0",
+    symbols=dict(R_M2="||W^0 - W*||^2 in the M_p^-1 norm (= ||W^0 - W*||^2/lam for isotropic sketches)",
+                 L0="the subgradient bound ||g|| <= L0 (A8)"),
+    attained="on homogeneous f (l1-regression) with isotropic sketches the recursion is an identity "
+    "(IDENT-NS-CONST); the bound then loses only ||g||^2 <= L0^2 and E||D_T||^2 >= 0"))
 
 
 def _kappa_cond(c):
@@ -59,7 +67,14 @@ register(Theorem(
     estimator="subgradient", stepsize_rule="polyak", needs_smooth=False, applies=_polyak_applies, condition=_kappa_cond,
     recommended_stepsize=lambda c: 1.0, skip_t0=True,
     bound=lambda t, c: np.full(np.shape(t), c.R_M2 / (c.kappa * (2 - c.kappa * c.lam_max / c.lam_min))),
-    doc="P_T = sum_{t<T} E[(f - f*)^2/||g||^2] <= R_M^2/(kappa (2 - kappa Lam/lam)) for every T."))
+    doc="P_T = sum_{t<T} E[(f - f*)^2/||g||^2] <= R_M^2/(kappa (2 - kappa Lam/lam)) for every T.",
+    section="4.7", stepsize_text="gamma_t = kappa (f(W^t) - f*)/||g^t||^2 with 0 < kappa < 2 lam/Lam "
+    "(default kappa = lam/Lam, the classical Polyak step for isotropic sketches)",
+    stepsize_from="substituting gamma_t in the distance recursion gives a decrease kappa (2 - kappa Lam/lam) "
+    "(f - f*)^2/||g||^2 per step, positive iff kappa < 2 lam/Lam",
+    symbols=dict(R_M2="||W^0 - W*||^2 in the M_p^-1 norm", kappa="the Polyak scale"),
+    attained="with equality (IDENT-NS-POLYAK) on homogeneous f with isotropic sketches and kappa = 1, as T -> "
+    "infinity"))
 
 
 def _ident_applies(problem, method, polyak):
@@ -77,19 +92,26 @@ def _ident_applies(problem, method, polyak):
 
 
 register(Theorem(
-    id="IDENT-NS-CONST", metric="identity", kind="EXACT", provenance="THEORY.md 5.5", estimator="subgradient",
+    id="IDENT-NS-CONST", metric="identity", kind="EXACT", provenance="docs/THEORY.md 5.5", estimator="subgradient",
     stepsize_rule="constant",
     needs_smooth=False, applies=lambda p, m: _ident_applies(p, m, False), condition=_positive,
     recommended_stepsize=ns_const_step, skip_t0=True,
     measure=lambda M, c: 2 * c.gamma * c.lam_min * M["t"] * M["avg_f_gap"] + M["dist_sq"]
     - c.gamma ** 2 * c.lam_min * M["t"] * M["avg_grad_sq"],
     bound=lambda t, c: np.full(np.shape(t), c.dist0_sq),
-    doc="2 gamma lam sum E[f - f*] + E||W^T - W*||^2 - gamma^2 lam sum E||g||^2 = ||W0 - W*||^2."))
+    doc="2 gamma lam sum E[f - f*] + E||W^T - W*||^2 - gamma^2 lam sum E||g||^2 = ||W0 - W*||^2.",
+    section="5.5", stepsize_text="any constant gamma > 0",
+    stepsize_from="an identity: every inequality of NS-CONST's proof is an equality for homogeneous f "
+    "(<g, W - W*> = f - f*) and M_p = lam I",
+    symbols=dict(dist0_sq="||W^0 - W*||^2")))
 
 register(Theorem(
-    id="IDENT-NS-POLYAK", metric="identity", kind="EXACT", provenance="THEORY.md 5.5", estimator="subgradient",
+    id="IDENT-NS-POLYAK", metric="identity", kind="EXACT", provenance="docs/THEORY.md 5.5", estimator="subgradient",
     stepsize_rule="polyak",
     needs_smooth=False, applies=lambda p, m: _ident_applies(p, m, True), recommended_stepsize=lambda c: 1.0,
     skip_t0=True, measure=lambda M, c: M["polyak_sum"] + M["dist_sq"] / c.lam_min,
     bound=lambda t, c: np.full(np.shape(t), c.dist0_sq / c.lam_min),
-    doc="(kappa = 1) sum E[(f - f*)^2/||g||^2] + E||W^T - W*||^2/lam = ||W0 - W*||^2/lam."))
+    doc="(kappa = 1) sum E[(f - f*)^2/||g||^2] + E||W^T - W*||^2/lam = ||W0 - W*||^2/lam.",
+    section="5.5", stepsize_text="the Polyak step with kappa = 1",
+    stepsize_from="an identity: NS-POLYAK's proof with equalities (homogeneous f, M_p = lam I, kappa = 1)",
+    symbols=dict(dist0_sq="||W^0 - W*||^2")))
