@@ -63,7 +63,7 @@ def test_plotted_mean_band_and_bound_come_from_the_table(tmp_path):
     tl.sweep(pr, "bernoulli-lora-gd", {"p": [0.0, 1.0]}, iters=30, seeds=16, store=store, progress=False)
     table = pd.read_parquet(store)
     with P.style():
-        fig, ax = P.new_figure()
+        fig, ax = P.new_figure(squeeze=False)
         P.plot_curves(ax[0, 0], P.summarize(table, "f_gap", by=("p",)), "p")
     axis = ax[0, 0]
     solid = [ln for ln in axis.lines if ln.get_linestyle() == "-"]
@@ -87,7 +87,7 @@ def test_log_axis_never_clips_at_a_fixed_epsilon():
     t = pd.DataFrame({"config": "a", "p": 0.5, "seed": np.repeat([0, 1], 3), "iteration": np.tile([0, 1, 2], 2),
                       "f_gap": [1.0, 0.5, 0.0, 1.0, 0.3, 0.0], "bound": np.nan})
     with P.style():
-        fig, ax = P.new_figure()
+        fig, ax = P.new_figure(squeeze=False)
         P.plot_curves(ax[0, 0], P.summarize(t, "f_gap", by=("p",)), "p")
     y = ax[0, 0].lines[0].get_ydata()
     assert list(y) == [1.0, 0.4]

@@ -183,6 +183,23 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("--allow-file-problem", action="store_true",
                     help="accept a file path (dir/file.py:function) as the problem and run that file")
 
+    pl = sub.add_parser("plot", help="draw a stored sweep in the paper style (PDF and PNG)")
+    pl.add_argument("store", help="a sweep's parquet store (its --out)")
+    pl.add_argument("--x", required=True, help="horizontal axis: a swept parameter (p, rank, ...) or iteration")
+    pl.add_argument("--y", default="rate", help="rate (default), slack, slack_lam, slack_mu, slack_other, tightness, "
+                    "late_tightness, measured, bound; or a metric (f_gap, ...) with --x iteration")
+    pl.add_argument("--hue", default=None, help="one line per value of this parameter")
+    pl.add_argument("--logy", action="store_true", help="logarithmic vertical axis")
+    pl.add_argument("--confidence", type=_number("confidence", 0.0, 1.0, low_open=True, high_open=True), default=0.95)
+    pl.add_argument("--out", default=None, help="output name without extension (default: STORE-Y-vs-X beside the store)")
+
+    sm = sub.add_parser("summary", help="one row per configuration of a stored sweep: verdict, reason, tightness, "
+                        "fitted and theoretical rate, slack decomposition")
+    sm.add_argument("store", help="a sweep's parquet store (its --out)")
+    sm.add_argument("--csv", default=None, help="also write the table to this CSV file")
+    sm.add_argument("--all-columns", action="store_true", help="print every column (default: the varying "
+                    "parameters and the results)")
+
     ls = sub.add_parser("list", help="list problems, methods, theorems or sketches")
     ls.add_argument("what", choices=["problems", "methods", "theorems", "sketches"])
     return ap
@@ -243,6 +260,38 @@ def _cmd_show(a) -> int:
     else:
         print(statement(th) + "\n\n" + explain_text(info))
     return 0 if info["applies"] else 2
+
+
+def _cmd_plot(a) -> int:
+    from pathlib import Path
+
+    from .plotting import plot_sweep, save, style
+    from .sweep import load_table
+
+    table = load_table(a.store)
+    with style():
+        fig, _ = plot_sweep(table, x=a.x, y=a.y, hue=a.hue, confidence=a.confidence, logy=a.logy or None)
+        out = Path(a.out) if a.out else Path(a.store).with_name(f"{Path(a.store).stem}-{a.y}-vs-{a.x}")
+        paths = save(fig, out.parent, out.name)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _cmd_summary(a) -> int:
+    from .errors import atomic_write
+    from .summary import RESULTS
+    from .sweep import load_table
+
+    s = load_table(a.store).summary()
+    cols = list(s.columns) if a.all_columns else s.attrs.get("varying", []) + [c for c in RESULTS if c in s.columns]
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
+        print(s[cols].to_string(index=False))
+    if a.csv:
+        atomic_write(a.csv, lambda tmp: s.to_csv(tmp, index=False))
+        print(f"wrote {a.csv}")
+    return 0
 
 
 def _cmd_list(a) -> int:
@@ -392,6 +441,10 @@ def _dispatch(a) -> int:
             return _cmd_certify(a)
         if a.command == "show":
             return _cmd_show(a)
+        if a.command == "plot":
+            return _cmd_plot(a)
+        if a.command == "summary":
+            return _cmd_summary(a)
         return _cmd_list(a)
     except InputError as exc:
         print(f"theory-lab: error: {exc}", file=sys.stderr)

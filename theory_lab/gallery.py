@@ -64,7 +64,7 @@ def convergence(out, size, store_dir):
     b = _sweep(kron, "bernoulli-lora-sgd", {"p": [0.0, 0.5, 1.0]}, iters=T, seeds=S,
               method_params={"rank": 2, "noise_std": 0.3}, store=_store(store_dir, "convergence"), progress=False)
     with P.style():
-        fig, ax = P.new_figure(2)
+        fig, ax = P.new_figure(2, squeeze=False)
         for axis, table, title in [(ax[0, 0], a, "GD-PL, least squares 16x48, r=2"),
                                    (ax[0, 1], b, "SGD-PL, Kronecker 8x24 + noise, r=2")]:
             P.plot_curves(axis, P.summarize(table, "f_gap", by=("p",)), "p", label=lambda v: f"p = {v:g}")
@@ -82,7 +82,7 @@ def p_rank_heatmap(out, size, store_dir):
     t = _sweep(lsq, "bernoulli-lora-gd", {"p": ps, "rank": _pick(size, [1, 2], [1, 2, 4, 8], [1, 2, 4, 8])},
               iters=T, seeds=S, store=_store(store_dir, "p_rank_heatmap"), progress=False)
     with P.style():
-        fig, ax = P.new_figure(1, width=4.0, height=3.0)
+        fig, ax = P.new_figure(1, width=4.0, height=3.0, squeeze=False)
         P.plot_heatmap(ax[0, 0], P.rate_map(t), r"$\log \hat q / \log q_{th}$")
         ax[0, 0].set_title("fitted rate vs GD-PL rate, least squares 16x48")
         return P.save(fig, out, "p_rank_heatmap")
@@ -97,7 +97,7 @@ def collapse(out, size, store_dir):
               method_params={"stepsize": 0.5}, store=_store(store_dir, "collapse"), progress=False)
     t = t.assign(x=t.iteration * t.lam_min, y=t.f_gap / iso.delta0)
     with P.style():
-        fig, ax = P.new_figure(1, width=3.6, height=2.7)
+        fig, ax = P.new_figure(1, width=3.6, height=2.7, squeeze=False)
         axis = ax[0, 0]
         ps, ranks = sorted(t.p.unique()), sorted(t["rank"].unique())
         for (p, r), g in t.groupby(["p", "rank"]):
@@ -119,7 +119,7 @@ def lambda_vs_p(out, size, store_dir):
     shapes = [(64, 64), (16, 64), (64, 16)]
     ps = np.linspace(0, 1, 11)
     with P.style():
-        fig, ax = P.new_figure(3, width=2.4, height=2.3)
+        fig, ax = P.new_figure(3, width=2.4, height=2.3, squeeze=False)
         for j, (m, n) in enumerate(shapes):
             axis = ax[0, j]
             for i, r in enumerate([1, 4, 16]):
@@ -189,7 +189,7 @@ def paper_linreg(out, size, store_dir):
     print(f"paper_linreg: E2 {n2} configurations ({sgd_iters} SGD / {page_iters} PAGE steps, b = {b}): "
           f"{time.perf_counter() - t0 - t_e1:.1f} s", file=sys.stderr)
     with P.style():
-        fig, ax = P.new_figure(len(ranks) + 1, nrows=len(factors), width=2.3, height=2.2)
+        fig, ax = P.new_figure(len(ranks) + 1, nrows=len(factors), width=2.3, height=2.2, squeeze=False)
         for i, fac in enumerate(factors):
             gd_sum = P.summarize(gd[gd.factor == fac], "grad_sq", by=("method",), stat="median")
             for j, r in enumerate(ranks):
@@ -245,7 +245,7 @@ def variants(out, size, store_dir):
     tables = [_sweep(pr, meth, {"p": [0.5]}, iters=T, seeds=S, method_params={"rank": 2, **mp}, store=st,
                     progress=False) for _, pr, meth, mp in panels]
     with P.style():
-        fig, ax = P.new_figure(4, 2, width=2.6, height=2.2)
+        fig, ax = P.new_figure(4, 2, width=2.6, height=2.2, squeeze=False)
         for k, ((title, *_), table) in enumerate(zip(panels, tables)):
             axis = ax[k // 4, k % 4]
             metric = THEOREMS[table.theorem.iloc[0]].metric          # what the checked theorem bounds
@@ -292,7 +292,7 @@ def mlp_finetune(out, size, store_dir):
                                                                   n=("trainable", "first"))
     final = final.sort_values("acc")
     with P.style():
-        fig, ax = P.new_figure(2, width=3.6, height=2.8)
+        fig, ax = P.new_figure(2, width=3.6, height=2.8, squeeze=False)
         axis = ax[0, 0]
         for i, (method, g) in enumerate(df.groupby("method")):
             q = g.groupby("epoch").test_acc.quantile([0.25, 0.5, 0.75]).unstack()

@@ -17,6 +17,8 @@ No theorem covers the last three; their ``"theory"`` stepsize is 1/L.
 """
 from __future__ import annotations
 
+import math
+
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -253,6 +255,20 @@ class Method:
         weight = self.p * hb[:, None] + (1 - self.p) * ha[None, :]
         with np.errstate(divide="ignore"):
             return float(np.sum(np.where(D2 > 0, D2 / weight, 0.0))) if np.all(weight > 0) else None
+
+    def lam_bar(self, problem) -> float:
+        """The average eigenvalue of M_p, tr(M_p)/(mn) = p mean(diag E H_B) + (1 - p) mean(diag E H_A)
+        (every law here has a diagonal E[H]); 1 without sketches; NaN for rules outside the
+        projected-step theory. The gap to lambda_min^p is what anisotropic sketches give away."""
+        if not self.spec.rule.theory:
+            return math.nan
+        if not self.spec.sketched:
+            return 1.0
+        hb = self.sketch_left.expected_H_diag(problem.m, self.rank)
+        ha = self.sketch_right.expected_H_diag(problem.n, self.rank)
+        if hb is None or ha is None:
+            return math.nan
+        return float(self.p * np.mean(hb) + (1 - self.p) * np.mean(ha))
 
     @property
     def isotropic(self) -> bool:

@@ -298,13 +298,15 @@ def estimate_bytes(plan: Plan, table_columns: int | None = None) -> int:
 
 def table_row_bytes(plan: Plan, grid_columns: int = 0) -> int:
     """Bytes of one row of a sweep's long table: 8 per number (seed, iteration, metrics, the
-    configuration's numeric columns, bound, lam_min, diverged), 8 + length per text (Arrow strings:
+    configuration's numeric columns, and the per-configuration numbers), 8 + length per text (Arrow strings:
     an offset and the characters), 24 per grid column (a number or a short word)."""
     text = lambda v: 8 + len(v.encode()) if isinstance(v, str) else 8        # noqa: E731
     fixed = sum(text(v) for v in plan.config().values())
     theorem = plan.theorem.id if plan.theorem is not None else ""
-    return 8 * (2 + len(plan.metrics)) + fixed + 8 * 3 + text(theorem) + text("not-applicable") + text("0" * 16) \
-        + 24 * grid_columns
+    # numbers: bound, lam_min, diverged, lam_max, lam_bar, rate_theory, mu; the reason's offset (its
+    # text is on the configuration's first row only)
+    return 8 * (2 + len(plan.metrics)) + fixed + 8 * 7 + 8 + text(theorem) + text("not-applicable") \
+        + text("0" * 16) + 24 * grid_columns
 
 
 def available_bytes(backend: Backend) -> int | None:

@@ -33,13 +33,17 @@ def style():
     return mpl.rc_context(rc)
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, width: float = 3.3, height: float = 2.5, **kw):
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 3.3, height: float = 2.5, squeeze: bool = True, **kw):
+    """A figure of ``nrows`` x ``ncols`` panels, each ``width`` x ``height`` inches, laid out by
+    matplotlib's constrained layout (``kw`` goes to ``plt.subplots``). Returns ``(fig, axes)``: with
+    ``squeeze`` (default) one Axes for a single panel and a 1-D array for one row or column, as
+    ``plt.subplots`` does; ``squeeze=False`` always gives the (nrows, ncols) array."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=squeeze,
                              constrained_layout=True, **kw)
     return fig, axes
 
@@ -80,7 +84,9 @@ def summarize(table: pd.DataFrame, metric: str, by=("config",), stat: str = "mea
         bound = g.groupby(x)["bound"].first().reindex(xs).to_numpy() if "bound" in g else np.full(len(xs), np.nan)
         rows.append(pd.DataFrame({**{b: k for b, k in zip(by, key)}, x: xs, "center": center, "low": low,
                                   "high": high, "bound": bound}))
-    return pd.concat(rows, ignore_index=True)
+    out = pd.concat(rows, ignore_index=True)
+    out.attrs["metric"] = metric
+    return out
 
 
 def _positive_floor(*arrays) -> float:
@@ -89,10 +95,36 @@ def _positive_floor(*arrays) -> float:
     return float(vals.min()) if vals.size else 1.0
 
 
+def _label(label, by: str, value) -> str:
+    if label is None:
+        return f"{by} = {value:g}" if isinstance(value, (int, float, np.number)) else f"{by} = {value}"
+    if callable(label):
+        return str(label(value))
+    return str(label).format(value, value=value)
+
+
 def plot_curves(ax, summary: pd.DataFrame, by: str, x: str = "iteration", label=None, bound: bool = True,
-                logy: bool = True, colors=None):
-    """Center lines with bands, one per value of ``by``; the bound dashed in the same colour."""
+                logy: bool = True, colors=None, xlabel: str | None = None, ylabel: str | None = None,
+                legend: bool = True):
+    """Draw one centre line with its band per value of ``by`` (a :func:`summarize` table), and the
+    stored bound dashed in the same colour.
+
+    Parameters
+    ----------
+    ax : the matplotlib Axes to draw on
+    summary : the output of :func:`summarize` (columns ``by``, ``x``, center, low, high, bound)
+    by : the column whose values get one line each
+    x : the horizontal column (default "iteration")
+    label : the legend text per value: None gives "BY = VALUE", a format string such as "p = {}" or
+        "rank {value}", or a function of the value
+    bound : also draw the bound (dashed, labelled once as "bound")
+    logy : logarithmic vertical axis (non-positive values are left out)
+    colors : line colours (default the Okabe-Ito palette)
+    xlabel, ylabel : axis labels (default ``x`` and the summarised metric's name)
+    legend : draw a legend
+    """
     colors = colors or OKABE_ITO
+    drew_bound = False
     for i, (val, g) in enumerate(summary.groupby(by, sort=True)):
         c = colors[i % len(colors)]
         xs, y, lo, hi = g[x].to_numpy(), g["center"].to_numpy(), g["low"].to_numpy(), g["high"].to_numpy()
@@ -102,12 +134,102 @@ def plot_curves(ax, summary: pd.DataFrame, by: str, x: str = "iteration", label=
             ok = y > 0
         else:
             ok = np.isfinite(y)
-        ax.plot(xs[ok], y[ok], color=c, label=label(val) if label else f"{by} = {val}")
+        ax.plot(xs[ok], y[ok], color=c, label=_label(label, by, val))
         ax.fill_between(xs[ok], lo[ok], hi[ok], color=c, alpha=0.2, linewidth=0)
         if bound and np.isfinite(g["bound"]).any():
-            ax.plot(xs, g["bound"].to_numpy(), color=c, linestyle="--", linewidth=1.0)
+            ax.plot(xs, g["bound"].to_numpy(), color=c, linestyle="--", linewidth=1.0,
+                    label=None if drew_bound else "bound (dashed)")
+            drew_bound = True
     if logy:
         ax.set_yscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or summary.attrs.get("metric", "value"))
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend()
+
+
+#: what the summary columns plotted by :func:`plot_sweep` mean (axis labels)
+SUMMARY_LABELS = {
+    "rate": "per-step rate q (theory dashed)", "rate_theory": "theoretical rate q_th",
+    "slack": "rate slack log q / log q_th", "slack_lam": "slack from lam_bar / lam_min",
+    "slack_mu": "slack from mu_path / mu", "slack_other": "other slack (stepsize, estimator)",
+    "tightness": "measured / bound at T", "max_tightness": "max measured / bound (t > 0)",
+    "late_tightness": "max measured / bound past T/10", "measured": "measured mean at T", "bound": "bound at T",
+}
+
+
+def plot_sweep(data, x: str, y: str = "rate", hue: str | None = None, ax=None, confidence: float = 0.95,
+               logy: bool | None = None, label=None):
+    """Any sweep in the paper style: ``y`` against ``x``, one line per value of ``hue``.
+
+    ``data``: a sweep's long table (``tl.sweep`` or a store) or its :func:`theory_lab.summarise`.
+    ``y``: a summary column (rate, slack, slack_lam, slack_mu, slack_other, tightness, late_tightness,
+    measured, bound, ...): lines over the configurations, the fitted rate with its bootstrap band and
+    the theoretical rate dashed; or a metric of the long table (f_gap, grad_sq, ...) with
+    ``x="iteration"``: mean curves with t-bands and the bound dashed. Every other column must be
+    constant (filter the table first). Returns ``(fig, ax)``."""
+    from .errors import InputError
+    from .summary import summarise
+
+    long = "seed" in getattr(data, "columns", ())
+    if ax is None:
+        fig, ax = new_figure(width=4.4, height=2.8)
+    else:
+        fig = ax.figure
+    if long and x == "iteration":
+        if y not in data.columns:
+            raise InputError("y", f"{y!r} is not a column of this table; accepted: a metric "
+                             f"({', '.join(c for c in data.columns if c in _METRICS)})")
+        by = hue or "config"
+        _single(data, [by, "iteration", "seed"], x="iteration")
+        plot_curves(ax, summarize(data, y, by=(by,), confidence=confidence), by, label=label,
+                    logy=True if logy is None else logy, ylabel=y)
+        return fig, ax
+    table = summarise(data, confidence) if long else data
+    for name, what in (("x", x), ("y", y), ("hue", hue)):
+        if what is not None and what not in table.columns:
+            raise InputError(name, f"{what!r} is not a column of the sweep's summary; accepted: "
+                             f"{', '.join(c for c in table.columns if c != 'config')}")
+    _single(table, [x] + ([hue] if hue else []), x=x)
+    groups = table.groupby(hue, sort=True) if hue else [(None, table)]
+    for i, (val, g) in enumerate(groups):
+        c = OKABE_ITO[i % len(OKABE_ITO)]
+        g = g.sort_values(x)
+        xs, ys = g[x].to_numpy(), g[y].to_numpy(dtype=float)
+        text = (_label(label, hue, val) if label is not None else f"{val:g}" if isinstance(val, (int, float, np.number))
+                else str(val)) if hue else y
+        ax.plot(xs, ys, marker="o", markersize=3, color=c, label=text)
+        if y == "rate" and {"rate_low", "rate_high"} <= set(g.columns):
+            ax.fill_between(xs, g["rate_low"].to_numpy(float), g["rate_high"].to_numpy(float), color=c, alpha=0.2,
+                            linewidth=0)
+        if y == "rate" and "rate_theory" in g.columns:
+            ax.plot(xs, g["rate_theory"].to_numpy(float), color=c, linestyle="--", linewidth=1.0,
+                    label="theory (dashed)" if i == 0 else None)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(SUMMARY_LABELS.get(y, y))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(title=hue, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig, ax
+
+
+_METRICS = ("f_gap", "grad_sq", "avg_grad_sq", "wavg_grad_sq", "dist_sq", "est_error", "lyapunov", "avg_f_gap",
+            "polyak_sum", "min_f_gap", "epochs", "bits")
+
+
+def _single(table: pd.DataFrame, keep: list[str], x: str) -> None:
+    """InputError unless every parameter besides ``keep`` is constant (one line per hue and x)."""
+    from .errors import InputError
+    from .summary import RESULT_COLUMNS, ROW_COLUMNS
+
+    skip = set(keep) | set(ROW_COLUMNS) | set(RESULT_COLUMNS) | set(_METRICS) | {
+        "measured", "tightness", "max_tightness", "late_tightness", "rate", "rate_low", "rate_high", "slack",
+        "slack_lam", "slack_mu", "slack_other", "metric", "gamma", "master_seed"}
+    extra = [c for c in table.columns if c not in skip and table[c].astype(str).nunique() > 1]
+    if extra:
+        raise InputError("hue", f"the sweep also varies {', '.join(extra)}: give one of them as the hue, or "
+                         "filter the table to one value first")
 
 
 def rate_map(table: pd.DataFrame, rows: str = "p", cols: str = "rank", metric: str = "f_gap") -> pd.DataFrame:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import sys
@@ -234,17 +235,29 @@ def _frame(config: Config, plan, result) -> pd.DataFrame:
 
 def _extra(config: Config, plan, result) -> dict:
     """The verdict and configuration columns of a configuration's long table."""
-    verdict = theorem_id = ""
-    bound = None
+    verdict = theorem_id = reason = ""
+    bound, rate = None, math.nan
     if plan.theorem is not None:
         rep = judge(plan, result, config.confidence, verdict_only=True)   # the table holds no intervals
-        verdict, theorem_id = rep.verdict, rep.theorem
+        verdict, theorem_id, reason = rep.verdict, rep.theorem, rep.reason
         if rep.bound_curve is not None:
             bound = dict(zip(rep.checkpoints.tolist(), np.asarray(rep.bound_curve, float).tolist()))
+        if plan.theorem.rate is not None and plan.reason is None:
+            try:
+                rate = float(plan.theorem.rate(plan.constants))
+            except (ArithmeticError, TypeError, ValueError, AttributeError):
+                rate = math.nan
     # the bound per checkpoint (NaN where the theorem skips one), repeated for every seed's rows
     per_ck = [bound.get(int(c), np.nan) for c in result.checkpoints] if bound else None
+    rows = result.seeds * len(result.checkpoints)
+    # the reason is a per-configuration value: on the configuration's first row only (no copy per row)
+    reasons = np.full(rows, None, dtype=object)
+    reasons[0] = reason
+    c = plan.constants
     return {"bound": np.tile(np.asarray(per_ck, float), result.seeds) if bound else np.nan,
-            "theorem": theorem_id, "verdict": verdict, "lam_min": result.lam_min,
+            "theorem": theorem_id, "verdict": verdict, "reason": reasons, "lam_min": result.lam_min,
+            "lam_max": float(c.lam_max), "lam_bar": plan.method.lam_bar(plan.problem), "rate_theory": rate,
+            "mu": float(c.get("mu")) if c.get("mu") is not None else math.nan,
             "diverged": result.diverged("f_gap") if "f_gap" in result.metrics else 0, "config": config.key,
             **{k: (v if not isinstance(v, (list, dict)) else json.dumps(v)) for k, v in config.params.items()}}
 
@@ -512,6 +525,34 @@ class Store:
 _PART_NAME = re.compile(r"[0-9a-f]{16}\.parquet")
 
 
+def load_table(path) -> pd.DataFrame:
+    """A stored sweep's long table, read safely: ``path`` is the table a sweep wrote (or, when only
+    its parts exist, the parts are read). A symbolic link, or a file that is not a theory-lab table,
+    is refused with one line naming ``store``; nothing is written."""
+    import pandas as pd
+
+    from .summary import SweepTable
+
+    path = Path(path)
+    st = Store(path)
+    if path.is_symlink() or st.parts.is_symlink():
+        raise InputError("store", f"{str(path)!r} is a symbolic link; give the real path")
+    if path.is_file():
+        if not own_table(path):
+            raise InputError("store", f"{str(path)!r} is not a theory-lab result table")
+        try:
+            table = pd.read_parquet(path)
+        except Exception as exc:
+            raise InputError("store", f"{str(path)!r} cannot be read ({type(exc).__name__}: {exc})") from None
+    elif st.parts.is_dir():
+        table = st.read()
+    else:
+        raise InputError("store", f"{str(path)!r} does not exist (give the --out of a sweep)")
+    if table.empty:
+        raise InputError("store", f"{str(path)!r} holds no rows")
+    return SweepTable(table)
+
+
 def own_temporary(name: str) -> tuple[str, int] | None:
     """(target file name, writer pid) of a temporary ``errors.atomic_write`` made, else None."""
     from .errors import TEMP_PATTERN
@@ -639,6 +680,9 @@ def sweep(problem, method, grid: dict[str, list], iters: int = 500, seeds: int =
     else:
         table = pd.concat([results[k] for k in sorted(keys)], ignore_index=True)
     div = table.groupby("config")["diverged"].max() if "diverged" in table else pd.Series(dtype=int)
+    from .summary import SweepTable
+
+    table = SweepTable(table)
     table.attrs.update(computed=len(todo), cached=len(keys) - len(todo), repaired=len(repaired),
                        diverged=int((div > 0).sum()), store=str(store) if store else None, damaged=damaged)
     return table
