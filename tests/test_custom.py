@@ -322,3 +322,30 @@ def test_an_uncertain_claim_is_named_in_the_report():
     rep = tl.check(pr, tl.Method("bernoulli-lora-gd", p=0.5, rank=1), iters=20, seeds=16)
     assert any("f_star claim is UNCERTAIN" in n for n in rep.notes)
     assert "f_star claim is UNCERTAIN" in rep.table()
+
+
+def test_autograd_objective_evaluates_f_once_per_step():
+    """Issue 17: a torch objective without grad gives value and gradient from one forward pass (the
+    metric's f(W^t) is autograd's own forward): 20 more steps cost exactly 20 more calls of f, and the
+    gradient and gap equal the hand-computed ones."""
+    torch = pytest.importorskip("torch")
+    calls = [0]
+
+    def f(W):
+        calls[0] += 1
+        return 0.5 * ((W - 1.0) ** 2).sum(dim=(1, 2))
+
+    pr = tl.custom_problem(f, shape=(3, 4), L=1.0, mu=1.0, f_star=0.0)
+    me = tl.Method("bernoulli-lora-gd", rank=2)
+    tl.run(pr, me, iters=10, seeds=4)                      # certification and constants: once per problem
+    counts = []
+    for iters in (10, 30):
+        c0 = calls[0]
+        tl.run(pr, me, iters=iters, seeds=4)
+        counts.append(calls[0] - c0)
+    assert counts[1] - counts[0] == 20
+    W = np.random.default_rng(0).standard_normal((5, 3, 4))
+    G, gap = pr.bind("numpy").grad_and_gap(W)
+    np.testing.assert_allclose(G, W - 1.0, rtol=1e-14)
+    np.testing.assert_allclose(gap, 0.5 * ((W - 1.0) ** 2).sum(axis=(1, 2)), rtol=1e-14)
+    assert isinstance(torch.as_tensor(G), torch.Tensor)

@@ -149,6 +149,26 @@ class CustomProblem(Problem):
         return self._user("grad (autograd of f)", lambda: self._autograd(lambda Wt: self._f(Wt).sum(), W),
                           tuple(W.shape))
 
+    def grad_and_gap(self, W):
+        """(grad f(W), f_gap(W)). A torch objective without ``grad``: one forward pass gives both (the
+        value kept from autograd's forward), instead of one for f and another inside autograd."""
+        if self._grad is not None or self.kind != "torch":
+            return super().grad_and_gap(W)
+        G, val = self._user("grad (autograd of f)", lambda: self._grad_and_value(W), tuple(W.shape))
+        return G, val - (self.f_star if self.f_star is not None else self.f_lb)
+
+    def _grad_and_value(self, W):
+        import torch
+
+        Wt = self._to_torch(W).detach().requires_grad_(True)    # shares W's memory: no copy (W is not written)
+        with torch.enable_grad():
+            out = self._f(Wt)
+            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (W.shape[0],):
+                raise InputError("f", f"the user's function returned shape {tuple(getattr(out, 'shape', ()))}; "
+                                 f"expected {(W.shape[0],)}")
+            (g,) = torch.autograd.grad(out.sum(), Wt)
+        return self._from_torch(g.detach(), W), self._from_torch(out.detach(), W)
+
     # ------------------------------------------------------------------ finite sums
     def sample_values(self, W, idx):
         """f_i(W) for the samples idx (S, b): (S, b)."""
@@ -172,8 +192,9 @@ class CustomProblem(Problem):
         except Exception as exc:
             raise InputError(name, f"the user's function raised {type(exc).__name__}: {exc} "
                              f"(on a batch of shape {tuple(shape)})") from None
-        if tuple(out.shape) != tuple(shape):
-            raise InputError(name, f"the user's function returned shape {tuple(out.shape)}; expected {tuple(shape)}")
+        first = out[0] if isinstance(out, tuple) else out          # (gradient, value): the gradient's shape
+        if tuple(first.shape) != tuple(shape):
+            raise InputError(name, f"the user's function returned shape {tuple(first.shape)}; expected {tuple(shape)}")
         return out
 
     def minibatch_grad(self, W, idx):
@@ -201,7 +222,7 @@ class CustomProblem(Problem):
         """The gradient of scalar(W[, idx]) (a torch function summing over the batch) by autograd."""
         import torch
 
-        Wt = self._to_torch(W).detach().clone().requires_grad_(True)
+        Wt = self._to_torch(W).detach().requires_grad_(True)    # shares W's memory: no copy (W is not written)
         args = (Wt,) + (() if idx is None else (self._to_torch_index(idx),))
         with torch.enable_grad():
             (g,) = torch.autograd.grad(scalar(*args), Wt)
