@@ -4,18 +4,22 @@ See docs/DESIGN.md for the public contract; docs/THEORY.md for the mathematics (
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .backend import Backend, get_backend
 from .check import CheckResult, check
 from .custom import Certificate, certify, custom_problem
 from .errors import InputError
 from .fuzz import fuzz
-from .estimators import ESTIMATORS
-from .methods import METHODS, Method
+from .fuzz import summary as fuzz_summary
+from .estimators import ESTIMATORS, Estimator, evolve
+from .estimators import register as register_estimator
+from .methods import METHODS, Method, StepRule, register_method
+from .params import Param
 from .problems import FAMILIES, Problem, load_problem, make_problem
 from .runner import RunResult, run
-from .sketches import SKETCHES, lambda_max, lambda_min, monte_carlo_EH
+from .sketches import SKETCHES, SideMoments, Sketch, lambda_max, lambda_min, monte_carlo_EH
+from .sketches import register as register_sketch
 from .summary import SweepTable, summarise
 from .theorems import THEOREMS, Constants, Theorem, get_theorem
 from . import sweep as _sweep_module  # noqa: E402  (loaded first so that ``tl.sweep`` stays the function)
@@ -27,7 +31,8 @@ __all__ = [
     "Backend", "Certificate", "CheckResult", "certify", "custom_problem", "Constants", "ESTIMATORS", "FAMILIES", "InputError", "METHODS", "Method",
     "Problem", "RunResult", "SKETCHES", "THEOREMS", "Theorem", "check", "fuzz", "get_backend", "get_theorem",
     "lambda_max", "lambda_min", "load_problem", "make_problem", "monte_carlo_EH", "run", "sweep", "__version__",
-    "summarise", "SweepTable", "plot_sweep", "load_table",
+    "summarise", "SweepTable", "plot_sweep", "load_table", "Estimator", "Sketch", "SideMoments", "StepRule", "Param",
+    "register_estimator", "register_sketch", "register_method", "evolve", "fuzz_summary",
 ]
 
 

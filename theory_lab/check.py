@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, check_range
+from .jsonout import strict
 from .methods import Method
 from .plan import Plan, make_plan
 from .runner import RunResult, execute
@@ -145,19 +146,7 @@ class CheckResult:
         return "\n".join(lines)
 
 
-def _strict(value):
-    """Plain JSON types, non-finite floats as None, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value if value is None or isinstance(value, str) else str(value)
+_strict = strict
 
 
 def check(problem, method: Method, iters: int = 500, seeds: int = 256, theorem=None,

@@ -10,7 +10,7 @@ import contextlib
 import json
 import sys
 
-from . import __version__
+from ._version import __version__
 from .errors import InputError, check_range
 
 
@@ -254,9 +254,9 @@ def _cmd_show(a) -> int:
     method = Method(name, p=a.p, rank=a.rank, sketch=a.sketch, stepsize=a.stepsize, factor=a.factor, **extra)
     info = explain(make_plan(problem, method, a.iters, 2, 0, theorem=th, min_seeds=2))
     if a.json:
-        from .check import _strict
+        from .jsonout import strict
 
-        print(json.dumps(_strict({"statement": statement(th), **info}), allow_nan=False))
+        print(json.dumps(strict({"statement": statement(th), **info}), allow_nan=False))
     else:
         print(statement(th) + "\n\n" + explain_text(info))
     return 0 if info["applies"] else 2

@@ -307,9 +307,9 @@ class Certificate:
         return [k for k, v in self.status.items() if v == "refuted"]
 
     def to_dict(self) -> dict[str, Any]:
-        from .check import _strict
+        from .jsonout import strict
 
-        return _strict(dict(problem=self.problem, status=self.status, detail=self.detail, L_estimate=self.L_estimate,
+        return strict(dict(problem=self.problem, status=self.status, detail=self.detail, L_estimate=self.L_estimate,
                             mu_estimate=self.mu_estimate, f_star_estimate=self.f_star_estimate,
                             gradient_error=self.gradient_error, L_max_estimate=self.L_max_estimate))
 

@@ -29,7 +29,7 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
     """``VERSION:HASH``: the package version and a hash of the source of every module of theory_lab."""
-    from . import __version__
+    from ._version import __version__
 
     h = hashlib.sha256()
     root = Path(__file__).resolve().parent

@@ -33,27 +33,20 @@ import numpy as np
 
 from .check import check
 from .errors import BudgetExceeded, InputError, check_range
+from .estimators import ESTIMATORS
 from .methods import METHODS, Method
 from .plan import make_plan
-from .problems import make_problem
+from .problems import FAMILIES, make_problem
+from .sketches import SKETCHES
 from .theorems import THEOREMS, Theorem, resolve_theorem
 
-#: estimator -> (methods, families) the built-in theorems of that estimator are drawn on
-SPACE = {
-    "gd": (("bernoulli-lora-gd",), ("quadratic-iso", "least-squares", "kron-quadratic", "linreg-noncvx",
-                                    "softmax-regression", "lora-counterexample")),
-    "sgd": (("bernoulli-lora-sgd",), ("quadratic-iso", "least-squares", "kron-quadratic", "linreg-noncvx")),
-    "page": (("bernoulli-lora-page",), ("least-squares", "linreg-noncvx", "softmax-regression")),
-    "mvr": (("bernoulli-lora-mvr",), ("softmax-regression", "kron-quadratic", "quadratic-iso")),
-    "qgd": (("bernoulli-lora-qgd",), ("least-squares", "kron-quadratic", "quadratic-iso")),
-    "marina": (("bernoulli-lora-marina",), ("least-squares", "kron-quadratic")),
-    "ef21": (("bernoulli-lora-ef21",), ("least-squares", "kron-quadratic")),
-    "subgradient": (("bernoulli-lora-subgd",), ("l1-regression",)),
-}
 #: the confirmation re-check runs at this confidence: a campaign of N configurations then expects
 #: at most N x 0.05 x 1e-4 persisting false verdicts from chance alone (0.07 for 14,000)
 RECHECK_CONFIDENCE = 0.9999
-LAWS = ("gaussian", "orthogonal", "rademacher", "coordinate", "stratified")
+#: probability of the corners where bounds are attained: an isotropic sketch law, the stepsize at the
+#: edge of the theorem's condition (the families' and estimators' own corners are in their declarations)
+ISOTROPIC_MASS = 0.25
+EDGE_MASS = 0.25
 
 
 @dataclass(frozen=True)
@@ -130,78 +123,62 @@ def _build_problem(family: str, params: dict):
 
 
 def _space(th: Theorem, user: tuple = ()) -> tuple[tuple, tuple]:
+    """The methods and families a theorem is drawn on, from their declarations: the Bernoulli-LoRA
+    methods of the theorem's estimator, and every family with a ``fuzz_params`` whose class fits the
+    estimator (a finite sum for PAGE; smooth or not as the estimator and theorem need). A user theorem
+    may narrow them with ``extra={"methods": [...], "families": [...]}``."""
     methods = th.extra.get("methods") if th.extra else None
     families = th.extra.get("families") if th.extra else None
-    est = th.estimator or "gd"
-    base_m, base_f = SPACE.get(est, SPACE["gd"])
-    return tuple(methods or base_m), tuple(user or families or base_f)
+    est = ESTIMATORS[th.estimator or "gd"]
+    if not methods:
+        methods = [name for name, spec in METHODS.items() if spec.estimator == est.name and spec.sketched
+                   and not spec.one_side and spec.rule.theory]
+    if not families and not user:
+        smooth = est.smooth and th.needs_smooth
+        families = [name for name, cls in FAMILIES.items() if cls.fuzz_params(np.random.default_rng(0)) is not None
+                    and cls.smooth == smooth and (cls.finite_sum or not est.needs_finite_sum)]
+    return tuple(methods), tuple(user or families)
 
 
 def _problem_params(rng: np.random.Generator, family: str) -> dict:
     if family in USER_PROBLEMS:
         return {}                                        # a user's problem: the object itself, no parameters
-    m, n = int(rng.integers(2, 13)), int(rng.integers(2, 13))
-    out: dict[str, Any] = dict(m=m, n=n, seed=int(rng.integers(0, 10_000)))
-    if family == "quadratic-iso":
-        out["scale"] = float(np.exp(rng.uniform(-1, 1.5)))
-    elif family == "least-squares":
-        out.update(n_samples=int(rng.integers(m, 4 * m + 20)), cond=float(np.exp(rng.uniform(0, np.log(100)))),
-                   L=float(np.exp(rng.uniform(-1, 3))), noise=float(rng.uniform(0, 1)))
-        if rng.random() < 0.4:
-            clients = int(rng.choice([2, 4]))
-            out["n_samples"] = clients * max(1, -(-out["n_samples"] // clients))
-            out["n_samples"] = max(out["n_samples"], clients * -(-m // clients))
-            out["clients"] = clients
-            out["split"] = str(rng.choice(["homogeneous", "heterogeneous"]))
-    elif family == "kron-quadratic":
-        lo = float(np.exp(rng.uniform(-1, 1)))
-        out.update(p_spec=[lo, lo * float(np.exp(rng.uniform(0, 2)))], r_spec=[1.0, float(np.exp(rng.uniform(0, 1.5)))])
-    elif family == "linreg-noncvx":
-        m, n = min(m, 5), min(n, 5)
-        out.update(m=m, n=n, n_samples=int(rng.integers(3 * m * n, 8 * m * n + 40)),
-                   lam_r=float(np.exp(rng.uniform(-4, 0))), noise=float(rng.uniform(0, 1)))
-    elif family == "softmax-regression":
-        out.update(n=max(n, 2), m=min(m, 8), n_samples=int(rng.integers(40, 120)),
-                   nu=float(np.exp(rng.uniform(-3, 0))))
-    elif family == "l1-regression":
-        out["n_samples"] = int(rng.integers(m, 4 * m + 10))
-    elif family == "lora-counterexample":
-        out = dict(m=3, n=3, seed=out["seed"], q11=float(np.exp(rng.uniform(0, 3))))
+    return FAMILIES[family].fuzz_params(rng)
+
+
+def _sketch(rng: np.random.Generator, laws=None) -> str:
+    """A sketch law: an isotropic one with probability ``ISOTROPIC_MASS`` (where lam_min = lam_max and
+    the bounds can be attained), else any drawable law (``laws``: those a theorem names), for both
+    sides or a LEFT/RIGHT mix (30%)."""
+    laws = list(laws) if laws else [name for name, cls in SKETCHES.items() if cls.fuzz]
+    iso = [name for name in laws if SKETCHES[name].isotropic is True]      # a property: depends on its parameters
+    if iso and rng.random() < ISOTROPIC_MASS:
+        return str(rng.choice(iso))
+    pair = [str(rng.choice(laws)), str(rng.choice(laws))]
+    return pair[0] if rng.random() < 0.7 else "/".join(pair)
+
+
+def _law_params(rng: np.random.Generator, sketch: str, problem) -> dict:
+    """The declared parameters of the laws in ``sketch`` (``Sketch.PARAMS``), corners included."""
+    from .params import Context, draw_all
+
+    out: dict[str, Any] = {}
+    for side in sketch.split("/"):
+        out.update(draw_all(SKETCHES[side].PARAMS, rng, Context(problem.m, problem.n, problem.n_samples),
+                            skip=lambda k: k in out))
     return out
 
 
-def _method_params(rng: np.random.Generator, method: str, family: str, problem) -> dict:
+def _method_params(rng: np.random.Generator, method: str, problem, laws=None) -> dict:
+    """p (mass on 0 and 1), a rank, a sketch law with its declared parameters, and the estimator's
+    own declared parameters."""
     m, n = problem.m, problem.n
     u = rng.random()
     p = 0.0 if u < 0.15 else 1.0 if u < 0.3 else float(rng.uniform(0, 1))
-    laws = [str(rng.choice(LAWS)), str(rng.choice(LAWS))]
-    sketch = laws[0] if rng.random() < 0.7 else "/".join(laws)
+    sketch = _sketch(rng, laws)
     out: dict[str, Any] = dict(p=round(p, 6), rank=int(rng.integers(1, min(m, n) + 1)), sketch=sketch)
-    est = METHODS[method].estimator
-    if est == "sgd":
-        finite = family in ("least-squares", "linreg-noncvx") or (family in USER_PROBLEMS and problem.is_finite_sum)
-        if finite and rng.random() < 0.7:
-            out.update(noise="minibatch", batch=int(rng.integers(1, 5)), replacement=bool(rng.random() < 0.5))
-        else:
-            out.update(noise="additive", noise_std=float(np.exp(rng.uniform(-3, 0))))
-    elif est == "page":
-        out.update(batch=int(rng.integers(1, 5)))
-        if rng.random() < 0.5:
-            out["q"] = float(rng.uniform(0.05, 1.0))
-    elif est == "mvr":
-        out["momentum"] = float(np.exp(rng.uniform(np.log(0.02), 0)))
-        if not (problem.is_finite_sum and getattr(problem, "sigma2", None)):     # MVR's own "auto" rule
-            out.update(noise="additive", noise_std=float(np.exp(rng.uniform(-3, -0.5))))
-    elif est in ("qgd", "marina"):
-        d = m * n
-        if rng.random() < 0.6:
-            out.update(compressor="randk", k=int(rng.integers(1, d + 1)))
-        else:
-            out.update(compressor="dither", s=int(rng.integers(1, 9)))
-        if est == "marina" and rng.random() < 0.5:
-            out["q"] = float(rng.uniform(0.05, 1.0))
-    elif est == "ef21":
-        out.update(compressor="topk", k=int(rng.integers(1, m * n + 1)))
+    out.update(_law_params(rng, sketch, problem))
+    out.update(ESTIMATORS[METHODS[method].estimator].fuzz_params(rng, problem))
     return out
 
 
@@ -219,7 +196,7 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
         prob = _problem_params(rng, family)
         try:
             pr = _build_problem(family, prob)
-            params = _method_params(rng, method, family, pr)
+            params = _method_params(rng, method, pr, th.extra.get("sketches") if th.extra else None)
             if th.stepsize_rule is not None:                 # the theorem's own rule, from the object
                 polyak = th.stepsize_rule == "polyak"
                 params["stepsize"] = "polyak" if polyak else "constant"
@@ -242,7 +219,8 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
                 if gmax is None or not math.isfinite(gmax) or gmax <= 0:
                     _why(why, th, "its stepsize condition admits no positive stepsize on the drawn configurations")
                     continue
-                fraction = float(1.0 - rng.beta(1.0, 3.0) * 0.98)          # mass near the largest step
+                # the edge of the condition (where bounds are attained) or mass near it
+                fraction = 1.0 if rng.random() < EDGE_MASS else float(1.0 - rng.beta(1.0, 3.0) * 0.98)
                 params["stepsize"] = float(fraction * gmax * (1 - 1e-9))
             d = Draw(th.id, family, prob, method, params, T, S, seed, fraction, theorem_fp=fp)
             reason = make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2).reason
@@ -272,7 +250,8 @@ def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True, dead
     row = dict(key=d.key, theorem=d.theorem, phase=d.phase, family=d.family, method=d.method,
                problem=json.dumps(d.problem), params=json.dumps(d.params), iters=d.iters, seeds=d.seeds,
                seed=d.seed, fraction=d.fraction, verdict=rep.verdict, reason=rep.reason,
-               max_tightness=rep.max_tightness, tightness=rep.tightness, max_skewness=rep.max_skewness,
+               max_tightness=rep.max_tightness, tightness=rep.tightness, late_tightness=rep.late_tightness,
+               decided_at=rep.decided_at if rep.decided_at is not None else -1, max_skewness=rep.max_skewness,
                diverged=rep.diverged, recheck="", persisting=False, python=d.python(), cli=d.cli(),
                theorem_fp=d.theorem_fp)
     if recheck and rep.verdict in ("violated", "mismatch"):
@@ -286,21 +265,37 @@ def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True, dead
     return row
 
 
+def objective(row: dict, th: Theorem) -> float:
+    """What the search maximises: measured/bound past the first tenth of the run for rate theorems
+    (their rate, not their first step), else over every t > 0."""
+    key = "late_tightness" if th.rate is not None and np.isfinite(row.get("late_tightness", np.nan)) else "max_tightness"
+    return float(row[key])
+
+
 def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, steps: int, deadline: float):
-    """Hill-climb measured/bound over p, the stepsize fraction and estimator scalars from ``best``."""
+    """Hill-climb :func:`objective` from ``best`` over p, the stepsize fraction (jumping to the edge of
+    the condition with probability ``EDGE_MASS``) and the estimator's declared parameters (jumping to
+    their corners with their declared mass)."""
+    from .params import Context
+
     rows = []
+    decl = {p.name: p for p in ESTIMATORS[METHODS[best.method].estimator].FUZZ}
+    for side in str(best.params.get("sketch", "")).split("/"):
+        decl.update({p.name: p for p in getattr(SKETCHES.get(side), "PARAMS", ())})
     for i in range(steps):
         if time.monotonic() > deadline:
             break
         params = dict(best.params)
         if rng.random() < 0.5 and 0.0 < params.get("p", 0.5) < 1.0:
             params["p"] = float(np.clip(params["p"] + rng.normal(0, 0.15), 0.0, 1.0))
-        for k in ("momentum", "q", "noise_std"):
-            if k in params and rng.random() < 0.5:
-                params[k] = float(np.clip(params[k] * np.exp(rng.normal(0, 0.3)), 1e-3, 1.0))
+        pr = _build_problem(best.family, best.problem)
+        ctx = Context(pr.m, pr.n, pr.n_samples)
+        for k, value in best.params.items():
+            if k in decl and rng.random() < 0.5:
+                params[k] = decl[k].perturb(value, rng, ctx)
         fraction = best.fraction
         if isinstance(params.get("stepsize"), float) and math.isfinite(best.fraction):
-            fraction = float(np.clip(best.fraction + rng.normal(0, 0.1), 0.02, 0.999))
+            fraction = 1.0 if rng.random() < EDGE_MASS else float(np.clip(best.fraction + rng.normal(0, 0.1), 0.02, 1.0))
             params["stepsize"] = params["stepsize"] / best.fraction * fraction
         d = Draw(best.theorem, best.family, best.problem, best.method, params, best.iters, best.seeds,
                  best.seed + i + 1, fraction, phase="search", theorem_fp=best.theorem_fp)
@@ -312,8 +307,9 @@ def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, st
         except (InputError, BudgetExceeded):
             continue
         rows.append(row)
-        if np.isfinite(row["max_tightness"]) and row["max_tightness"] > best_t:
-            best, best_t = d, row["max_tightness"]
+        value = objective(row, th)
+        if np.isfinite(value) and value > best_t:
+            best, best_t = d, value
     return rows
 
 
@@ -322,7 +318,8 @@ def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: 
     """Run a falsification campaign for ``budget`` seconds (module docstring); one row per configuration.
 
     ``theorems``: IDs or Theorem objects (default: every registered theorem); a user Theorem may name
-    the methods and families it applies to in ``extra={"methods": [...], "families": [...]}``.
+    the methods, families and sketch laws it is about in ``extra={"methods": [...], "families": [...],
+    "sketches": [...]}`` (default: the theorem's estimator's methods, every family that fits, every law).
     ``problems``: the user's own problems (``tl.custom_problem`` objects, or any Problem) to draw on
     instead of the built-in families; method, p, rank, sketch, estimator parameters and the stepsize
     are drawn as usual (the campaign then runs in this process).
@@ -352,13 +349,13 @@ def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: 
             rows = _random_phase(ths, rngs, seed, deadline, end, st, workers if registered and not user else 1, echo,
                                  user, empty)
             for th in ths:
-                mine = [r for r in rows if r["theorem"] == th.id and np.isfinite(r["max_tightness"])]
+                mine = [r for r in rows if r["theorem"] == th.id and np.isfinite(objective(r, th))]
                 if not mine or time.monotonic() > end:
                     continue
-                top = max(mine, key=lambda r: r["max_tightness"])
+                top = max(mine, key=lambda r: objective(r, th))
                 best = _row_draw(top)
                 share = (end - time.monotonic()) / max(1, len(ths))
-                for row in _search(best, top["max_tightness"], th, rngs[th.id], 8, time.monotonic() + share):
+                for row in _search(best, objective(top, th), th, rngs[th.id], 8, time.monotonic() + share):
                     _save(st, row)
                     rows.append(row)
         except BudgetExceeded:
@@ -435,6 +432,9 @@ def _random_phase(ths, rngs, seed, deadline, end, st, workers, echo, user=(), em
                 keep(_cached(st, d) or evaluate(d, th, deadline=end))
             except BudgetExceeded:
                 break
+            except InputError as exc:              # a user's variant refusing the drawn configuration mid-run
+                if echo:
+                    echo(f"{th.id}: configuration skipped ({exc}): {d.python()}")
         return rows
     import concurrent.futures as cf
     import multiprocessing as mp
@@ -518,4 +518,4 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-__all__ = ["fuzz", "summary", "draw", "evaluate", "Draw", "SPACE"]
+__all__ = ["fuzz", "summary", "draw", "evaluate", "Draw"]

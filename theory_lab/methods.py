@@ -27,7 +27,8 @@ import numpy as np
 
 from .errors import InputError, check_range
 from .estimators import ESTIMATORS, make_estimator
-from .sketches import SKETCHES, lambda_moments, parse_sketch, project_left, project_right
+from .sketches import (SKETCHES, declared_law_parameters, lambda_moments, law_parameters, parse_sketch,
+                       project_left, project_right)
 
 
 # ------------------------------------------------------------------------------ step rules
@@ -48,6 +49,8 @@ class StepRule:
     extra: ClassVar[tuple[str, ...]] = ()
     #: no state of its own, so configurations can share one batched run (runner.execute_batch)
     batchable: ClassVar[bool] = True
+    #: its step can be captured in a CUDA graph (runner's graph path)
+    graphable: ClassVar[bool] = True
 
     def lam(self, method, problem) -> tuple[float, float, float]:
         return lambda_moments((method.sketch_left, method.sketch_right), problem.m, problem.n, method.rank,
@@ -86,6 +89,7 @@ class Frozen(StepRule):
     lambda_min(H) = 0 unless r >= d."""
 
     name = "frozen"
+    graphable = False
 
     def lam(self, method, problem):
         d = problem.m if method.p == 1.0 else problem.n
@@ -101,6 +105,7 @@ class Joint(StepRule):
     name = "joint"
     theory = False
     batchable = False
+    graphable = False
     extra = ("init_scale",)
     link_steps: int | None = None
 
@@ -166,10 +171,26 @@ SKETCH_EXTRA = ("left_groups", "right_groups")
 
 
 def method_parameters(name: str) -> tuple[str, ...]:
-    """Every keyword ``Method(name, ...)`` accepts: common, sketch, step-rule and estimator ones."""
+    """Every keyword ``Method(name, ...)`` accepts: common, sketch (the groups and every registered
+    law's declared parameters), step-rule and estimator ones."""
     spec = METHODS[name]
-    return COMMON + (SKETCH_EXTRA if spec.sketched else ()) + spec.rule.extra + \
+    return COMMON + ((SKETCH_EXTRA + declared_law_parameters()) if spec.sketched else ()) + spec.rule.extra + \
         ESTIMATORS[spec.estimator].accepted()
+
+
+def register_method(name: str, estimator: str, rule: StepRule | None = None, sketched: bool = True,
+                    one_side: bool = False, summary: str = "") -> MethodSpec:
+    """Register a method (``tl.register_method``): an estimator (built-in or registered with
+    ``tl.register_estimator``) with a step rule (default: the projected Bernoulli-LoRA step). Then
+    ``tl.Method(name, ...)`` builds it, and checks, sweeps and fuzz campaigns run it like a built-in."""
+    if estimator not in ESTIMATORS:
+        raise InputError("estimator", f"unknown estimator {estimator!r}; accepted: {', '.join(ESTIMATORS)}")
+    if rule is not None and not isinstance(rule, StepRule):
+        raise InputError("rule", "expected a tl.StepRule instance")
+    spec = MethodSpec(str(name), estimator, sketched=sketched, one_side=one_side, summary=summary,
+                      rule=rule if rule is not None else Projected())
+    METHODS[spec.name] = spec
+    return spec
 
 
 class Method:
@@ -189,6 +210,15 @@ class Method:
         for key, val in given.items():
             if val is not None and key not in accepted:
                 raise InputError(key, f"not a parameter of {name}; accepted: {', '.join(accepted)}")
+        own_law = law_parameters(sketch)
+        law = {k: estimator_params.pop(k) for k in declared_law_parameters() if k in estimator_params}
+        for key, val in law.items():
+            if val is not None and key not in own_law:
+                raise InputError(key, f"a parameter of another sketch law, not of {sketch!r}; accepted for it: "
+                                 f"{', '.join(own_law) or 'none'}")
+        for decl in (d for side in str(sketch).split("/") for d in getattr(SKETCHES.get(side), "PARAMS", ())):
+            if law.get(decl.name) is not None:
+                law[decl.name] = decl.check(law[decl.name])
         self.init_scale = check_range("init_scale", 1.0 if init_scale is None else init_scale, 0.0, None,
                                       low_open=True)
         self.link_steps = check_range("link_steps", 10 if link_steps is None else link_steps, 1, None,
@@ -205,7 +235,8 @@ class Method:
                 raise InputError("sketch", f"unknown sketch {side!r}; accepted: {', '.join(SKETCHES)} "
                                  "or LEFT/RIGHT")
         self.sketch_name = str(sketch)
-        self.sketch_params = {"left_groups": left_groups, "right_groups": right_groups}
+        self.sketch_params = {"left_groups": left_groups, "right_groups": right_groups,
+                              **{k: v for k, v in law.items() if v is not None}}
         self.sketch_left, self.sketch_right = parse_sketch(self.sketch_name, **self.sketch_params)
         self.stepsize = _parse_stepsize(stepsize, spec)
         self.factor = check_range("factor", factor, 0.0, None, low_open=True)
@@ -271,6 +302,23 @@ class Method:
         return float(self.p * np.mean(hb) + (1 - self.p) * np.mean(ha))
 
     @property
+    def capabilities(self) -> frozenset:
+        """What this configured method offers theorems, so they judge capabilities, never names:
+        its estimator's (``Estimator.capabilities``: "additive-noise", "subgradient", ...), "polyak" or
+        "constant-step" (its stepsize rule), "isotropic" (E[H] a multiple of I on both sides),
+        "exact-gradient" (G^t = grad f(W^t)) and "tracks-error" (G^t kept across steps)."""
+        est = self.estimator
+        caps = set(est.capabilities()) - {"polyak"}
+        caps.add("polyak" if self.stepsize == "polyak" else "constant-step")
+        if self.isotropic:
+            caps.add("isotropic")
+        if est.exact:
+            caps.add("exact-gradient")
+        if est.tracks_error:
+            caps.add("tracks-error")
+        return frozenset(caps)
+
+    @property
     def isotropic(self) -> bool:
         return not self.spec.sketched or (self.sketch_left.isotropic and self.sketch_right.isotropic)
 
@@ -278,6 +326,7 @@ class Method:
         """Flat parameters (for tables and hashing)."""
         out = dict(method=self.name, p=self.p, rank=self.rank, sketch=self.sketch_name,
                    stepsize=self.stepsize, factor=self.factor)
+        out.update({k: v for k, v in self.sketch_params.items() if k not in SKETCH_EXTRA})
         for key in self.spec.rule.extra:
             out[key] = getattr(self, key)
         out.update(self.estimator.params)
@@ -333,7 +382,7 @@ def _parse_stepsize(stepsize, spec: MethodSpec):
     if stepsize == "constant":
         return "theory"          # the theorem's constant stepsize (NS-CONST: gamma*)
     if stepsize == "polyak":
-        if spec.estimator != "subgradient":
+        if "polyak" not in ESTIMATORS[spec.estimator].CAPABILITIES:
             raise InputError("stepsize", "polyak is the subgradient method's rule (bernoulli-lora-subgd); "
                              "accepted here: theory, constant or a positive number")
         return stepsize

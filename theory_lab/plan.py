@@ -229,7 +229,7 @@ def _stepsize(problem: Problem, method: Method, theorem: Theorem | None, c: Cons
     default (:func:`theory_lab.baselines.default_stepsize`)."""
     if not isinstance(method.stepsize, str):
         return FixedStepsize(float(method.stepsize))
-    if method.stepsize == "polyak":
+    if "polyak" in method.capabilities:
         if problem.f_star is None:
             raise InputError("stepsize", f"the Polyak stepsize needs f*; {problem.describe()} has no known f* "
                              "(use a constant stepsize)")
@@ -257,7 +257,7 @@ def _stepsize(problem: Problem, method: Method, theorem: Theorem | None, c: Cons
 
 def available_metrics(problem: Problem, method: Method) -> tuple[str, ...]:
     extra = ("est_error",) if method.estimator.tracks_error else ()
-    ns = NONSMOOTH_METRICS if method.spec.estimator == "subgradient" else ()
+    ns = NONSMOOTH_METRICS if "subgradient" in method.capabilities else ()
     return RUN_METRICS + extra + COST_METRICS + ns
 
 
@@ -288,7 +288,7 @@ def estimate_bytes(plan: Plan, table_columns: int | None = None) -> int:
     width = 8 if plan.backend.dtype == "float64" else 4
     est = plan.method.estimator.params
     batch = int(est.get("batch") or 1) if plan.problem.is_finite_sum else 0
-    clients = plan.problem.clients if plan.method.spec.estimator in ("qgd", "marina", "ef21") else 1
+    clients = plan.problem.clients if plan.method.estimator.uses_clients else 1
     per_seed = (10 + 2 * batch + 4 * clients) * m * n * width + 8 * K * (len(plan.metrics) + 10)
     need = S * per_seed
     if table_columns is not None:

@@ -289,7 +289,7 @@ class _StepGraph:
 
         bk, est = mg.backend, method.estimator
         if not (bk.name == "torch" and bk.device == "cuda" and os.environ.get("THEORY_LAB_CUDA_GRAPHS", "1") != "0"
-                and est.name == "gd" and method.spec.rule.name in ("projected", "full")
+                and est.graphable and method.spec.rule.graphable
                 and not mg.stepsize.per_step and np.isscalar(mg.weight_u) and mg.weight_u == 0
                 and not acc.need_gap and mg.iters >= 20 and (~is_ck).sum() >= 10):
             return None

@@ -23,6 +23,9 @@ SKETCHES: dict[str, type["Sketch"]] = {}
 
 
 def register(cls):
+    """Register a sketch law (``tl.register_sketch``): ``Method(..., sketch=cls.name)`` then uses it."""
+    if not (isinstance(cls, type) and issubclass(cls, Sketch) and cls.name):
+        raise InputError("sketch", "register a subclass of tl.Sketch with a name")
     SKETCHES[cls.name] = cls
     return cls
 
@@ -38,11 +41,28 @@ class SideMoments:
 
 
 class Sketch:
-    """A sketch law for one side. Subclasses set ``name``, ``diagonal`` and implement ``sample``."""
+    """A sketch law for one side: the distribution of H_B (left) or H_A (right).
+
+    Subclass it for a law of your own (``tl.Sketch``) and register it (``tl.register_sketch``):
+    set ``name``; implement ``sample(streams, step, d, r)`` returning every seed's factor at once
+    (seeds on the leading axis: (S, d, r), or an (S, d) 0/1 mask with ``diagonal = True``), drawn from
+    the counter-based streams (``streams.uniform("sketch", step, shape)`` / ``streams.normal(...)``: the
+    draw of step t is a function of (master seed, seed index, step), so batched and solo runs agree);
+    give ``moments(d, r)`` (lambda_min and lambda_max of E[H], ``SideMoments``) and
+    ``expected_H_diag(d, r)`` (diag E[H]). ``isotropic`` says E[H] is a multiple of I (a property
+    when it depends on the law's parameters). ``PARAMS`` declares the law's own parameters
+    (``params.Param``: range, meaning, the corners where theory is attained); ``tl.Method`` accepts them
+    as keywords (``sketch="mylaw", skew=0.5``), both sides read them from ``self.params``, and the
+    falsification engine draws them.
+    """
 
     name: ClassVar[str] = ""
     diagonal: ClassVar[bool] = False
     isotropic: ClassVar[bool] = True
+    #: drawn by the falsification engine (a law meant as a negative control is not)
+    fuzz: ClassVar[bool] = True
+    #: the law's own parameters (``params.Param``), passed as keywords of ``tl.Method``
+    PARAMS: ClassVar[tuple] = ()
     #: iid entries: the first d rows of a draw for d' >= d are a draw for d
     sliceable: ClassVar[bool] = False
 
@@ -202,6 +222,7 @@ class Degenerate(Sketch):
     name = "degenerate"
     diagonal = True
     isotropic = False
+    fuzz = False
 
     def sample(self, streams, step, d, r):
         def build():
@@ -268,12 +289,32 @@ def get_sketch(name: str, side: str = "left", **params) -> Sketch:
     return SKETCHES[name](side=side, **params)
 
 
+def law_parameters(spec: str) -> tuple[str, ...]:
+    """The parameters the laws named in ``spec`` ("LAW" or "LEFT/RIGHT") declare (``Sketch.PARAMS``)."""
+    names: list[str] = []
+    for side in str(spec).split("/"):
+        for p in getattr(SKETCHES.get(side), "PARAMS", ()):
+            if p.name not in names:
+                names.append(p.name)
+    return tuple(names)
+
+
+def declared_law_parameters() -> tuple[str, ...]:
+    """Every parameter any registered law declares."""
+    return tuple(dict.fromkeys(p.name for cls in SKETCHES.values() for p in cls.PARAMS))
+
+
 def parse_sketch(spec: str, **params) -> tuple[Sketch, Sketch]:
-    """``"gaussian"`` (both sides) or ``"LEFT/RIGHT"`` such as ``"degenerate/gaussian"``."""
+    """``"gaussian"`` (both sides) or ``"LEFT/RIGHT"`` such as ``"degenerate/gaussian"``; a law's own
+    declared parameters (``Sketch.PARAMS``) are handed to each side whose law declares them."""
     left, _, right = str(spec).partition("/")
     right = right or left
     lp = {"groups": params["left_groups"]} if params.get("left_groups") is not None else {}
     rp = {"groups": params["right_groups"]} if params.get("right_groups") is not None else {}
+    for side, own in ((left, lp), (right, rp)):
+        for p in getattr(SKETCHES.get(side), "PARAMS", ()):
+            if params.get(p.name) is not None:
+                own[p.name] = params[p.name]
     return get_sketch(left, "left", **lp), get_sketch(right, "right", **rp)
 
 

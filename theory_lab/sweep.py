@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .check import judge
 from .errors import InputError, atomic_write, check_range, open_lock, probe_writable, read_toml
 from .estimators import ESTIMATORS

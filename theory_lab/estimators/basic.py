@@ -1,10 +1,13 @@
 """Full gradients, SGD under the ABC assumption, and subgradients (docs/THEORY.md 4.1, 4.2, 4.7)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import InputError, check_bool, check_range
-from . import Estimator, evolve, register
+from ..params import Context, Param
+from .base import Estimator, evolve, register
 
 
 @register
@@ -13,6 +16,7 @@ class FullGradient(Estimator):
 
     name = "gd"
     exact = True
+    graphable = True
 
     def __init__(self):
         super().__init__()
@@ -29,6 +33,10 @@ class Subgradient(FullGradient):
     """g^t in the subdifferential of f at W^t, a function of W^t (docs/THEORY.md 4.7)."""
 
     name = "subgradient"
+    smooth = False
+    graphable = False
+    #: subgradients g of a non-smooth f; the Polyak stepsize (which needs f* and ||g||) is its rule
+    CAPABILITIES = frozenset({"subgradient", "polyak"})
 
     def __init__(self, kappa=None):
         if kappa is not None:
@@ -64,6 +72,23 @@ class SGD(Estimator):
 
     name = "sgd"
     vector_params = {"noise_std": 3}
+    FUZZ = (Param("batch", 1, 4, integer=True, doc="minibatch size b"),
+            Param("replacement", choices=(True, False), doc="sample with replacement (N2) or without (N3)"),
+            Param("noise_std", math.exp(-3), 1.0, log=True, corners=(1e-3,), corner_mass=0.15,
+                  doc="additive noise per entry (N1)"))
+
+    @classmethod
+    def fuzz_params(cls, rng, problem):
+        """Minibatches (70%) where the problem is a finite sum, else additive noise."""
+        ctx = Context(problem.m, problem.n, problem.n_samples)
+        decl = {p.name: p for p in cls.FUZZ}
+        if problem.is_finite_sum and rng.random() < 0.7:
+            return dict(noise="minibatch", batch=decl["batch"].draw(rng, ctx),
+                        replacement=bool(rng.random() < 0.5))
+        return dict(noise="additive", noise_std=decl["noise_std"].draw(rng, ctx))
+
+    def capabilities(self):
+        return frozenset({"additive-noise"} if self._params["noise"] == "additive" else {"minibatch"})
 
     def __init__(self, noise="auto", batch=1, replacement=False, noise_std=0.1):
         if noise not in NOISE_MODELS:

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 from ..compressors import make_compressor
 from ..errors import InputError, check_range
-from . import Estimator, evolve, pick, register
+from ..params import Context, Param
+from .base import Estimator, evolve, pick, register
 
 
 def client_grads(problem, W, grad=None):
@@ -27,8 +28,27 @@ def client_constants(problem) -> dict:
     return dict(M=1, cL_max=problem.L, cL_tilde=problem.L, c_delta_inf=0.0)
 
 
+#: every entry kept (k = d): no compression, where the compressed methods' bounds are attained
+_ALL = (lambda ctx: ctx.d,)
+
+
 class _Compressed(Estimator):
     kind = "unbiased"
+    uses_clients = True
+    FUZZ = (Param("k", 1, lambda ctx: ctx.d, integer=True, corners=_ALL, doc="entries kept by randk / topk"),
+            Param("s", 1, 8, integer=True, corners=(1024,), corner_mass=0.15, doc="dithering levels"),
+            Param("q", 0.05, 1.0, corners=(1.0,), doc="MARINA's switch probability; q = 1 is exact GD"))
+
+    @classmethod
+    def fuzz_params(cls, rng, problem):
+        """randk (60%) or dithering for the unbiased kind, topk for the contractive one."""
+        ctx = Context(problem.m, problem.n, problem.n_samples)
+        k, s, _ = cls.FUZZ
+        if cls.kind == "contractive":
+            return dict(compressor="topk", k=k.draw(rng, ctx))
+        if rng.random() < 0.6:
+            return dict(compressor="randk", k=k.draw(rng, ctx))
+        return dict(compressor="dither", s=s.draw(rng, ctx))
 
     def __init__(self, compressor="randk", k=None, s=None, **extra):
         if k is not None:
@@ -78,6 +98,13 @@ class MARINA(_Compressed):
 
     def __init__(self, compressor="randk", k=None, s=None, q=None):
         super().__init__(compressor, k, s, q=None if q is None else check_range("q", q, 0.0, 1.0, low_open=True))
+
+    @classmethod
+    def fuzz_params(cls, rng, problem):
+        out = super().fuzz_params(rng, problem)
+        if rng.random() < 0.6:                     # else the default q = 1/(1 + omega)
+            out["q"] = cls.FUZZ[2].draw(rng, Context(problem.m, problem.n, problem.n_samples))
+        return out
 
     def resolve(self, problem):
         super().resolve(problem)

@@ -1,12 +1,15 @@
 """PAGE and MVR (docs/THEORY.md 4.4, 4.5): estimators that keep G^t across steps."""
 from __future__ import annotations
 
+import math
+
 from types import SimpleNamespace
 
 import numpy as np
 
 from ..errors import InputError, check_bool, check_range
-from . import Estimator, evolve, pick, register
+from ..params import Context, Param
+from .base import Estimator, evolve, pick, register
 from .basic import finite_population_nu, sample_indices
 
 
@@ -19,7 +22,20 @@ class PAGE(Estimator):
 
     name = "page"
     tracks_error = True
+    needs_finite_sum = True
     vector_params = {"q": 1}
+    FUZZ = (Param("batch", 1, 4, integer=True, doc="minibatch size b"),
+            Param("q", 0.05, 1.0, corners=(1.0,), doc="switch probability; q = 1 is exact GD, where PAGE's "
+                  "bounds are attained"))
+
+    @classmethod
+    def fuzz_params(cls, rng, problem):
+        ctx = Context(problem.m, problem.n, problem.n_samples)
+        b, q = cls.FUZZ
+        out = dict(batch=b.draw(rng, ctx))
+        if rng.random() < 0.6:                     # else the default q = b/(b + N)
+            out["q"] = q.draw(rng, ctx)
+        return out
 
     def __init__(self, batch=1, replacement=False, q=None):
         super().__init__(batch=check_range("batch", batch, 1, 10 ** 7, integer=True),
@@ -65,6 +81,22 @@ class MVR(Estimator):
     name = "mvr"
     tracks_error = True
     vector_params = {"momentum": 3, "noise_std": 3}
+    FUZZ = (Param("momentum", 0.02, 1.0, log=True, corners=(1.0,), doc="a in (0, 1]; a = 1 is plain SGD"),
+            Param("noise_std", math.exp(-3), math.exp(-0.5), log=True, corners=(1e-3,),
+                  doc="additive noise shared by both evaluations; tiny noise with a = 1 is GD"))
+
+    @classmethod
+    def fuzz_params(cls, rng, problem):
+        """MVR's own "auto" rule: additive noise unless the problem is a finite sum with a variance bound."""
+        ctx = Context(problem.m, problem.n, problem.n_samples)
+        a, s = cls.FUZZ
+        out = dict(momentum=a.draw(rng, ctx))
+        if not (problem.is_finite_sum and getattr(problem, "sigma2", None)):
+            out.update(noise="additive", noise_std=s.draw(rng, ctx))
+        return out
+
+    def capabilities(self):
+        return frozenset({"additive-noise"} if self._params["noise"] == "additive" else {"minibatch"})
 
     def __init__(self, momentum=0.1, noise="auto", batch=1, noise_std=0.1):
         if noise not in ("auto", "additive", "minibatch"):

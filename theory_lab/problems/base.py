@@ -60,6 +60,17 @@ class Problem:
     #: f homogeneous around W*: <g, W - W*> = f(W) - f* for every subgradient g (docs/THEORY.md 5.5)
     homogeneous: ClassVar[bool] = False
 
+    @classmethod
+    def fuzz_params(cls, rng) -> dict | None:
+        """Parameters of a random small instance for the falsification engine (None: the family is not
+        drawn). Families give mass to the corners where bounds are attained (isotropic spectra)."""
+        return None
+
+    @classmethod
+    def _fuzz_shape(cls, rng, m_max: int = 12, n_max: int = 12) -> dict:
+        return dict(m=int(rng.integers(2, m_max + 1)), n=int(rng.integers(2, n_max + 1)),
+                    seed=int(rng.integers(0, 10_000)))
+
     def __init__(self, m: int | None = None, n: int | None = None, seed: int = 0, **params):
         m = self.shape[0] if m is None else m
         n = self.shape[1] if n is None else n

@@ -18,6 +18,12 @@ class L1Regression(Problem):
     """
 
     family = "l1-regression"
+
+    @classmethod
+    def fuzz_params(cls, rng):
+        out = cls._fuzz_shape(rng)
+        out["n_samples"] = int(rng.integers(out["m"], 4 * out["m"] + 10))
+        return out
     shape = (8, 12)
     smooth = False
     homogeneous = True

@@ -38,6 +38,14 @@ class LinregNoncvx(Problem):
     """
 
     family = "linreg-noncvx"
+
+    @classmethod
+    def fuzz_params(cls, rng):
+        out = cls._fuzz_shape(rng, 5, 5)
+        m, n = out["m"], out["n"]
+        out.update(n_samples=int(rng.integers(3 * m * n, 8 * m * n + 40)), lam_r=float(np.exp(rng.uniform(-4, 0))),
+                   noise=float(rng.uniform(0, 1)))
+        return out
     finite_sum = True
     defaults = {"n_samples": 200, "lam_r": "lambda_max", "noise": 1.0, "data": "gaussian",
                 "init": "gaussian", "pretrain_samples": 90_000}

@@ -16,6 +16,10 @@ class QuadraticIso(Problem):
     """
 
     family = "quadratic-iso"
+
+    @classmethod
+    def fuzz_params(cls, rng):
+        return dict(cls._fuzz_shape(rng), scale=float(np.exp(rng.uniform(-1, 1.5))))
     defaults = {"scale": 1.0}
     isotropic_quadratic = True
 
@@ -52,6 +56,16 @@ class KronQuadratic(Problem):
     """
 
     family = "kron-quadratic"
+
+    @classmethod
+    def fuzz_params(cls, rng):
+        """Spectra spread up to e^2 (P) and e^1.5 (R); isotropic (P, R multiples of I: f is the
+        isotropic quadratic up to scale, where GD-PL is attained) with probability 0.3."""
+        lo = float(np.exp(rng.uniform(-1, 1)))
+        if rng.random() < 0.3:
+            return dict(cls._fuzz_shape(rng), p_spec=[lo, lo], r_spec=[1.0, 1.0])
+        return dict(cls._fuzz_shape(rng), p_spec=[lo, lo * float(np.exp(rng.uniform(0, 2)))],
+                    r_spec=[1.0, float(np.exp(rng.uniform(0, 1.5)))])
     defaults = {"p_spec": [1.0, 3.0], "r_spec": [1.0, 2.0], "f_star": 0.0}
 
     def validate(self):
@@ -101,6 +115,10 @@ class LoraCounterexample(Problem):
     Bernoulli-LoRA satisfies GD-PL with lambda = r/3 for every p."""
 
     family = "lora-counterexample"
+
+    @classmethod
+    def fuzz_params(cls, rng):
+        return dict(m=3, n=3, seed=int(rng.integers(0, 10_000)), q11=float(np.exp(rng.uniform(0, 3))))
     shape = (3, 3)
     defaults = {"q11": 10.0}
 

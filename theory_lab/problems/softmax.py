@@ -25,6 +25,12 @@ class SoftmaxRegression(Problem):
     """
 
     family = "softmax-regression"
+
+    @classmethod
+    def fuzz_params(cls, rng):
+        out = cls._fuzz_shape(rng, 8, 12)
+        out.update(n_samples=int(rng.integers(40, 120)), nu=float(np.exp(rng.uniform(-3, 0))))
+        return out
     shape = (8, 5)
     finite_sum = True
     defaults = {"n_samples": 300, "reg": "l2", "nu": 0.1, "lam_r": 0.1, "signal": 1.0, "feature_scale": 1.0}

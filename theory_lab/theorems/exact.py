@@ -1,16 +1,16 @@
 """Exact results on the isotropic quadratic (docs/THEORY.md 5.1, 5.2), checked two-sidedly."""
 from __future__ import annotations
 
-from . import Theorem, register
+from .base import Theorem, register
 
 
 # ------------------------------------------------------------------------ exact (docs/THEORY.md 5.1-5.2)
 def _iso_applies(problem, method, noise=False):
     if not problem.isotropic_quadratic:
         return "exact results need an isotropic quadratic f = 1/2 ||W - W*||^2 + f* (quadratic-iso)"
-    if not method.isotropic:
+    if "isotropic" not in method.capabilities:
         return "exact results need isotropic sketches (E H = (r/d) I)"
-    if noise and method.estimator.params.get("noise") != "additive":
+    if noise and "additive-noise" not in method.capabilities:
         return "EXACT-ISO-SGD needs additive Gaussian noise"
     return None
 

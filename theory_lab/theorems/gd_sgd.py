@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Theorem, register
+from .base import Theorem, register
 
 
 def _lt_2_over_L(id_):

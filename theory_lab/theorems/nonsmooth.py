@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Theorem, register
+from .base import Theorem, register
 
 
 def _ns_applies(problem, method):
@@ -15,7 +15,7 @@ def _ns_applies(problem, method):
 
 
 def _const_rule(method):
-    return method.stepsize != "polyak"
+    return "polyak" not in method.capabilities
 
 
 def _const_applies(problem, method):
@@ -83,9 +83,9 @@ def _ident_applies(problem, method, polyak):
         return reason
     if not problem.homogeneous:
         return "the identities need f homogeneous around W*: <g, W - W*> = f(W) - f* (l1-regression)"
-    if not method.isotropic:
+    if "isotropic" not in method.capabilities:
         return "the identities need isotropic sketches (M_p = lam I)"
-    kappa = method.estimator.params.get("kappa")
+    kappa = method.estimator.constants(problem).get("kappa")
     if polyak and kappa is not None and kappa != 1.0:
         return "IDENT-NS-POLYAK is stated for kappa = 1"
     return None

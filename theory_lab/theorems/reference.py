@@ -193,12 +193,10 @@ def markdown(theorems) -> str:
 # ------------------------------------------------------------------------------ with a configuration
 def sources(plan) -> dict[str, str]:
     """Where each constant of ``plan.constants`` comes from, in words."""
-    from ..custom import CustomProblem
-
     c, pr, me = plan.constants, plan.problem, plan.method
     out: dict[str, str] = {}
     est = me.estimator.constants(pr)
-    cert = pr.__dict__.get("_certificate") if isinstance(pr, CustomProblem) else None
+    cert = pr.__dict__.get("_certificate")                 # a user's problem, certified by the plan
     for k in c.as_dict():
         if k in ("lam_min", "lam_max"):
             err = c.get("lam_err") or 0.0

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from . import Theorem, register
+from .base import Theorem, register
 
 
 def _sqrt(x):

@@ -1,0 +1,107 @@
+"""Declared parameters of a variant (estimator, problem family, sketch law): one declaration for its
+range, its meaning and how the falsification engine draws it, including the *corners* where a
+theorem's bound is attained (PAGE's q = 1, a compressor keeping all d entries, MVR's momentum 1, an
+isotropic spectrum). ``draw`` gives a corner with probability ``corner_mass``, else a value from the
+range (log-uniform with ``log``), so a search reaches the tight configurations that a uniform draw
+almost never visits.
+
+A range or corner may depend on the configuration being drawn (the problem's m, n, N): give a
+function of a context object with attributes ``m``, ``n``, ``N`` (``Context``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a draw may depend on: the problem's shape and number of summands."""
+
+    m: int = 2
+    n: int = 2
+    N: int | None = None
+
+    @property
+    def d(self) -> int:
+        return self.m * self.n
+
+
+def _value(x, ctx: Context):
+    return x(ctx) if callable(x) else x
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: ``low``/``high`` bound the values drawn (numbers or functions of a ``Context``),
+    ``choices`` for words, ``log`` draws log-uniformly, ``integer`` rounds, ``corners`` are the
+    values where theory is attained (drawn with probability ``corner_mass`` in total)."""
+
+    name: str
+    low: Any = None
+    high: Any = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple = ()
+    corners: tuple = ()
+    corner_mass: float = 0.3
+    doc: str = ""
+    #: the accepted range (low, high) when the parameter is given (None: the draw range, when numeric)
+    valid: tuple | None = None
+
+    def check(self, value):
+        """``value`` validated against the accepted range (InputError naming the parameter)."""
+        from .errors import InputError, check_range
+
+        if self.choices:
+            if value not in self.choices:
+                raise InputError(self.name, f"got {value!r}; accepted: {', '.join(map(str, self.choices))}")
+            return value
+        lo, hi = self.valid if self.valid is not None else (self.low, self.high)
+        lo = None if callable(lo) else lo
+        hi = None if callable(hi) else hi
+        return check_range(self.name, value, lo, hi, integer=self.integer)
+
+    def draw(self, rng: np.random.Generator, ctx: Context | None = None):
+        ctx = ctx or Context()
+        if self.corners and rng.random() < self.corner_mass:
+            return self._cast(_value(self.corners[int(rng.integers(len(self.corners)))], ctx))
+        if self.choices:
+            return self.choices[int(rng.integers(len(self.choices)))]
+        lo, hi = float(_value(self.low, ctx)), float(_value(self.high, ctx))
+        if self.integer:
+            return int(rng.integers(int(lo), int(hi) + 1))
+        if self.log:
+            return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+        return float(rng.uniform(lo, hi))
+
+    def _cast(self, v):
+        return int(v) if self.integer else (float(v) if isinstance(v, (int, float, np.number)) else v)
+
+    def corner_values(self, ctx: Context | None = None) -> list:
+        ctx = ctx or Context()
+        return [self._cast(_value(c, ctx)) for c in self.corners]
+
+    def perturb(self, value, rng: np.random.Generator, ctx: Context | None = None, scale: float = 0.3):
+        """A nearby value for a local search (a corner with probability ``corner_mass``), within the range."""
+        ctx = ctx or Context()
+        if self.corners and rng.random() < self.corner_mass:
+            return self._cast(_value(self.corners[int(rng.integers(len(self.corners)))], ctx))
+        if self.choices or not isinstance(value, (int, float)) or isinstance(value, bool):
+            return value
+        lo, hi = float(_value(self.low, ctx)), float(_value(self.high, ctx))
+        new = value * math.exp(rng.normal(0, scale)) if self.log and value > 0 else value + rng.normal(0, scale) * (hi - lo)
+        new = min(max(new, lo), hi)
+        return int(round(new)) if self.integer else float(new)
+
+
+def draw_all(params: tuple[Param, ...], rng: np.random.Generator, ctx: Context | None = None,
+             skip: Callable[[str], bool] | None = None) -> dict:
+    """Every declared parameter drawn (those ``skip`` names left out)."""
+    return {p.name: p.draw(rng, ctx) for p in params if not (skip and skip(p.name))}
+
+
+__all__ = ["Context", "Param", "draw_all"]
