@@ -47,6 +47,10 @@ RECHECK_CONFIDENCE = 0.9999
 #: edge of the theorem's condition (the families' and estimators' own corners are in their declarations)
 ISOTROPIC_MASS = 0.25
 EDGE_MASS = 0.25
+#: probability of a draw at the joint corner: every declared parameter at its corner (PAGE's q = 1,
+#: k = d, MVR's momentum 1 with tiny noise, ...), the family's isotropic instance, an isotropic sketch
+#: and the stepsize at the edge of the theorem's condition: where the bounds are attained
+CORNER_MASS = 0.2
 
 
 @dataclass(frozen=True)
@@ -140,45 +144,53 @@ def _space(th: Theorem, user: tuple = ()) -> tuple[tuple, tuple]:
     return tuple(methods), tuple(user or families)
 
 
-def _problem_params(rng: np.random.Generator, family: str) -> dict:
+def _problem_params(rng: np.random.Generator, family: str, corner: bool = False) -> dict:
     if family in USER_PROBLEMS:
         return {}                                        # a user's problem: the object itself, no parameters
-    return FAMILIES[family].fuzz_params(rng)
+    return FAMILIES[family].fuzz_params(rng, corner)
 
 
-def _sketch(rng: np.random.Generator, laws=None) -> str:
+def _sketch(rng: np.random.Generator, laws=None, corner: bool = False) -> str:
     """A sketch law: an isotropic one with probability ``ISOTROPIC_MASS`` (where lam_min = lam_max and
     the bounds can be attained), else any drawable law (``laws``: those a theorem names), for both
     sides or a LEFT/RIGHT mix (30%)."""
     laws = list(laws) if laws else [name for name, cls in SKETCHES.items() if cls.fuzz]
     iso = [name for name in laws if SKETCHES[name].isotropic is True]      # a property: depends on its parameters
-    if iso and rng.random() < ISOTROPIC_MASS:
+    if corner:
+        # at the corner stepsize a diagonal law zeroes the coordinates it picks, and the run reaches
+        # f = f* exactly, where a rate cannot be measured: a rotation-invariant law instead
+        smooth = [name for name in iso if not SKETCHES[name].diagonal]
+        iso = smooth or iso
+    if iso and (corner or rng.random() < ISOTROPIC_MASS):
         return str(rng.choice(iso))
     pair = [str(rng.choice(laws)), str(rng.choice(laws))]
     return pair[0] if rng.random() < 0.7 else "/".join(pair)
 
 
-def _law_params(rng: np.random.Generator, sketch: str, problem) -> dict:
+def _law_params(rng: np.random.Generator, sketch: str, problem, corner: bool = False) -> dict:
     """The declared parameters of the laws in ``sketch`` (``Sketch.PARAMS``), corners included."""
     from .params import Context, draw_all
 
     out: dict[str, Any] = {}
     for side in sketch.split("/"):
         out.update(draw_all(SKETCHES[side].PARAMS, rng, Context(problem.m, problem.n, problem.n_samples),
-                            skip=lambda k: k in out))
+                            skip=lambda k: k in out, corner=corner))
     return out
 
 
-def _method_params(rng: np.random.Generator, method: str, problem, laws=None) -> dict:
+def _method_params(rng: np.random.Generator, method: str, problem, laws=None, corner: bool = False) -> dict:
     """p (mass on 0 and 1), a rank, a sketch law with its declared parameters, and the estimator's
-    own declared parameters."""
+    own declared parameters (``corner``: every declared parameter at its corner, an isotropic law)."""
     m, n = problem.m, problem.n
     u = rng.random()
     p = 0.0 if u < 0.15 else 1.0 if u < 0.3 else float(rng.uniform(0, 1))
-    sketch = _sketch(rng, laws)
-    out: dict[str, Any] = dict(p=round(p, 6), rank=int(rng.integers(1, min(m, n) + 1)), sketch=sketch)
-    out.update(_law_params(rng, sketch, problem))
-    out.update(ESTIMATORS[METHODS[method].estimator].fuzz_params(rng, problem))
+    sketch = _sketch(rng, laws, corner)
+    # at the corner, a rank below the side's size (a full-rank sketch at the corner stepsize solves an
+    # isotropic problem in one step)
+    top = min(m, n) - 1 if corner and min(m, n) > 1 else min(m, n)
+    out: dict[str, Any] = dict(p=round(p, 6), rank=int(rng.integers(1, top + 1)), sketch=sketch)
+    out.update(_law_params(rng, sketch, problem, corner))
+    out.update(ESTIMATORS[METHODS[method].estimator].fuzz_params(rng, problem, corner))
     return out
 
 
@@ -193,10 +205,11 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
         if deadline is not None and time.monotonic() > deadline:
             return None
         family, method = str(rng.choice(families)), str(rng.choice(methods))
-        prob = _problem_params(rng, family)
+        corner = bool(rng.random() < CORNER_MASS)
+        prob = _problem_params(rng, family, corner)
         try:
             pr = _build_problem(family, prob)
-            params = _method_params(rng, method, pr, th.extra.get("sketches") if th.extra else None)
+            params = _method_params(rng, method, pr, th.extra.get("sketches") if th.extra else None, corner)
             if th.stepsize_rule is not None:                 # the theorem's own rule, from the object
                 polyak = th.stepsize_rule == "polyak"
                 params["stepsize"] = "polyak" if polyak else "constant"
@@ -220,9 +233,10 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
                     _why(why, th, "its stepsize condition admits no positive stepsize on the drawn configurations")
                     continue
                 # the edge of the condition (where bounds are attained) or mass near it
-                fraction = 1.0 if rng.random() < EDGE_MASS else float(1.0 - rng.beta(1.0, 3.0) * 0.98)
+                fraction = 1.0 if corner or rng.random() < EDGE_MASS else float(1.0 - rng.beta(1.0, 3.0) * 0.98)
                 params["stepsize"] = float(fraction * gmax * (1 - 1e-9))
-            d = Draw(th.id, family, prob, method, params, T, S, seed, fraction, theorem_fp=fp)
+            d = Draw(th.id, family, prob, method, params, T, S, seed, fraction, phase="corner" if corner else "random",
+                     theorem_fp=fp)
             reason = make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2).reason
             if reason is None:
                 return d
@@ -290,22 +304,32 @@ def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, st
             params["p"] = float(np.clip(params["p"] + rng.normal(0, 0.15), 0.0, 1.0))
         pr = _build_problem(best.family, best.problem)
         ctx = Context(pr.m, pr.n, pr.n_samples)
+        jump = rng.random() < CORNER_MASS                    # every declared parameter to its corner at once
         for k, value in best.params.items():
-            if k in decl and rng.random() < 0.5:
-                params[k] = decl[k].perturb(value, rng, ctx)
+            if k in decl and (jump or rng.random() < 0.5):
+                params[k] = decl[k].corner_values(ctx)[0] if jump and decl[k].corners else decl[k].perturb(value, rng, ctx)
         fraction = best.fraction
-        if isinstance(params.get("stepsize"), float) and math.isfinite(best.fraction):
-            fraction = 1.0 if rng.random() < EDGE_MASS else float(np.clip(best.fraction + rng.normal(0, 0.1), 0.02, 1.0))
-            params["stepsize"] = params["stepsize"] / best.fraction * fraction
-        d = Draw(best.theorem, best.family, best.problem, best.method, params, best.iters, best.seeds,
-                 best.seed + i + 1, fraction, phase="search", theorem_fp=best.theorem_fp)
         try:
+            if isinstance(params.get("stepsize"), float) and math.isfinite(best.fraction):
+                # a fraction of the largest stepsize the condition admits with the new parameters
+                fraction = 1.0 if jump or rng.random() < EDGE_MASS else float(np.clip(
+                    best.fraction + rng.normal(0, 0.1), 0.02, 1.0))
+                params.pop("stepsize")
+                c = make_plan(pr, Method(best.method, **params), best.iters, 2, best.seed, theorem=th,
+                              min_seeds=2).constants
+                gmax = th.largest_stepsize(c)
+                if gmax is None or not gmax > 0:
+                    continue
+                gmax = 64.0 * th.recommended(c) if gmax == math.inf else gmax
+                params["stepsize"] = float(fraction * gmax * (1 - 1e-9))
+            d = Draw(best.theorem, best.family, best.problem, best.method, params, best.iters, best.seeds,
+                     best.seed + i + 1, fraction, phase="search", theorem_fp=best.theorem_fp)
             pr, me = d.build()
             if make_plan(pr, me, d.iters, d.seeds, d.seed, theorem=th, min_seeds=2).reason is not None:
                 continue
             row = evaluate(d, th, deadline=deadline)
-        except (InputError, BudgetExceeded):
-            continue
+        except (InputError, BudgetExceeded, TypeError, ValueError, ZeroDivisionError, AttributeError, ArithmeticError):
+            continue                               # (a user's theorem whose functions fail here: as in draw)
         rows.append(row)
         value = objective(row, th)
         if np.isfinite(value) and value > best_t:

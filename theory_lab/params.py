@@ -65,9 +65,10 @@ class Param:
         hi = None if callable(hi) else hi
         return check_range(self.name, value, lo, hi, integer=self.integer)
 
-    def draw(self, rng: np.random.Generator, ctx: Context | None = None):
+    def draw(self, rng: np.random.Generator, ctx: Context | None = None, corner: bool = False):
+        """A value: a corner with probability ``corner_mass`` (always with ``corner``), else from the range."""
         ctx = ctx or Context()
-        if self.corners and rng.random() < self.corner_mass:
+        if self.corners and (corner or rng.random() < self.corner_mass):
             return self._cast(_value(self.corners[int(rng.integers(len(self.corners)))], ctx))
         if self.choices:
             return self.choices[int(rng.integers(len(self.choices)))]
@@ -99,9 +100,10 @@ class Param:
 
 
 def draw_all(params: tuple[Param, ...], rng: np.random.Generator, ctx: Context | None = None,
-             skip: Callable[[str], bool] | None = None) -> dict:
-    """Every declared parameter drawn (those ``skip`` names left out)."""
-    return {p.name: p.draw(rng, ctx) for p in params if not (skip and skip(p.name))}
+             skip: Callable[[str], bool] | None = None, corner: bool = False) -> dict:
+    """Every declared parameter drawn (those ``skip`` names left out); ``corner``: each at a corner
+    where it declares one (the joint corner where theory is attained)."""
+    return {p.name: p.draw(rng, ctx, corner) for p in params if not (skip and skip(p.name))}
 
 
 __all__ = ["Context", "Param", "draw_all"]

@@ -71,13 +71,14 @@ class Estimator:
     graphable: ClassVar[bool] = False
 
     @classmethod
-    def fuzz_params(cls, rng, problem) -> dict:
+    def fuzz_params(cls, rng, problem, corner: bool = False) -> dict:
         """Parameters for a random configuration on ``problem`` (the falsification engine's draw):
-        every ``FUZZ`` declaration drawn, corners included. Override for parameters that depend on
-        each other (SGD's noise model decides which of its parameters exist)."""
+        every ``FUZZ`` declaration drawn, corners included (``corner``: every parameter at its corner,
+        the configuration where the theorems about this estimator are attained). Override for
+        parameters that depend on each other (SGD's noise model decides which of its parameters exist)."""
         from ..params import Context, draw_all
 
-        return draw_all(cls.FUZZ, rng, Context(problem.m, problem.n, problem.n_samples))
+        return draw_all(cls.FUZZ, rng, Context(problem.m, problem.n, problem.n_samples), corner=corner)
 
     def capabilities(self) -> frozenset:
         """What this configured estimator offers theorems (class ``CAPABILITIES`` by default)."""

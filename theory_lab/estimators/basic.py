@@ -78,11 +78,12 @@ class SGD(Estimator):
                   doc="additive noise per entry (N1)"))
 
     @classmethod
-    def fuzz_params(cls, rng, problem):
-        """Minibatches (70%) where the problem is a finite sum, else additive noise."""
+    def fuzz_params(cls, rng, problem, corner=False):
+        """Minibatches (70%) where the problem is a finite sum, else additive noise (the corner:
+        additive noise, where SGD-PL is attained on the isotropic quadratic, docs/THEORY.md 5.2)."""
         ctx = Context(problem.m, problem.n, problem.n_samples)
         decl = {p.name: p for p in cls.FUZZ}
-        if problem.is_finite_sum and rng.random() < 0.7:
+        if problem.is_finite_sum and not corner and rng.random() < 0.7:
             return dict(noise="minibatch", batch=decl["batch"].draw(rng, ctx),
                         replacement=bool(rng.random() < 0.5))
         return dict(noise="additive", noise_std=decl["noise_std"].draw(rng, ctx))

@@ -40,14 +40,15 @@ class _Compressed(Estimator):
             Param("q", 0.05, 1.0, corners=(1.0,), doc="MARINA's switch probability; q = 1 is exact GD"))
 
     @classmethod
-    def fuzz_params(cls, rng, problem):
-        """randk (60%) or dithering for the unbiased kind, topk for the contractive one."""
+    def fuzz_params(cls, rng, problem, corner=False):
+        """randk (60%) or dithering for the unbiased kind, topk for the contractive one (the corner:
+        k = d, no compression)."""
         ctx = Context(problem.m, problem.n, problem.n_samples)
         k, s, _ = cls.FUZZ
         if cls.kind == "contractive":
-            return dict(compressor="topk", k=k.draw(rng, ctx))
-        if rng.random() < 0.6:
-            return dict(compressor="randk", k=k.draw(rng, ctx))
+            return dict(compressor="topk", k=k.draw(rng, ctx, corner))
+        if corner or rng.random() < 0.6:
+            return dict(compressor="randk", k=k.draw(rng, ctx, corner))
         return dict(compressor="dither", s=s.draw(rng, ctx))
 
     def __init__(self, compressor="randk", k=None, s=None, **extra):
@@ -100,10 +101,10 @@ class MARINA(_Compressed):
         super().__init__(compressor, k, s, q=None if q is None else check_range("q", q, 0.0, 1.0, low_open=True))
 
     @classmethod
-    def fuzz_params(cls, rng, problem):
-        out = super().fuzz_params(rng, problem)
-        if rng.random() < 0.6:                     # else the default q = 1/(1 + omega)
-            out["q"] = cls.FUZZ[2].draw(rng, Context(problem.m, problem.n, problem.n_samples))
+    def fuzz_params(cls, rng, problem, corner=False):
+        out = super().fuzz_params(rng, problem, corner)
+        if corner or rng.random() < 0.6:           # else the default q = 1/(1 + omega)
+            out["q"] = cls.FUZZ[2].draw(rng, Context(problem.m, problem.n, problem.n_samples), corner)
         return out
 
     def resolve(self, problem):

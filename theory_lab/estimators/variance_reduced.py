@@ -29,12 +29,12 @@ class PAGE(Estimator):
                   "bounds are attained"))
 
     @classmethod
-    def fuzz_params(cls, rng, problem):
+    def fuzz_params(cls, rng, problem, corner=False):
         ctx = Context(problem.m, problem.n, problem.n_samples)
         b, q = cls.FUZZ
         out = dict(batch=b.draw(rng, ctx))
-        if rng.random() < 0.6:                     # else the default q = b/(b + N)
-            out["q"] = q.draw(rng, ctx)
+        if corner or rng.random() < 0.6:           # else the default q = b/(b + N)
+            out["q"] = q.draw(rng, ctx, corner)
         return out
 
     def __init__(self, batch=1, replacement=False, q=None):
@@ -86,13 +86,14 @@ class MVR(Estimator):
                   doc="additive noise shared by both evaluations; tiny noise with a = 1 is GD"))
 
     @classmethod
-    def fuzz_params(cls, rng, problem):
-        """MVR's own "auto" rule: additive noise unless the problem is a finite sum with a variance bound."""
+    def fuzz_params(cls, rng, problem, corner=False):
+        """MVR's own "auto" rule: additive noise unless the problem is a finite sum with a variance
+        bound (the corner: momentum 1 with tiny additive noise, where MVR is GD)."""
         ctx = Context(problem.m, problem.n, problem.n_samples)
         a, s = cls.FUZZ
-        out = dict(momentum=a.draw(rng, ctx))
-        if not (problem.is_finite_sum and getattr(problem, "sigma2", None)):
-            out.update(noise="additive", noise_std=s.draw(rng, ctx))
+        out = dict(momentum=a.draw(rng, ctx, corner))
+        if corner or not (problem.is_finite_sum and getattr(problem, "sigma2", None)):
+            out.update(noise="additive", noise_std=s.draw(rng, ctx, corner))
         return out
 
     def capabilities(self):

@@ -61,9 +61,10 @@ class Problem:
     homogeneous: ClassVar[bool] = False
 
     @classmethod
-    def fuzz_params(cls, rng) -> dict | None:
+    def fuzz_params(cls, rng, corner: bool = False) -> dict | None:
         """Parameters of a random small instance for the falsification engine (None: the family is not
-        drawn). Families give mass to the corners where bounds are attained (isotropic spectra)."""
+        drawn). Families give mass to the corners where bounds are attained (isotropic spectra);
+        ``corner``: the instance at its corner."""
         return None
 
     @classmethod

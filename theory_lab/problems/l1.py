@@ -20,7 +20,7 @@ class L1Regression(Problem):
     family = "l1-regression"
 
     @classmethod
-    def fuzz_params(cls, rng):
+    def fuzz_params(cls, rng, corner=False):
         out = cls._fuzz_shape(rng)
         out["n_samples"] = int(rng.integers(out["m"], 4 * out["m"] + 10))
         return out

@@ -26,12 +26,12 @@ class LeastSquares(Problem):
     family = "least-squares"
 
     @classmethod
-    def fuzz_params(cls, rng):
+    def fuzz_params(cls, rng, corner=False):
         """Condition number up to 100, cond = 1 (Sigma_X = L I: f - f* = (L/2)||W - W*||^2, the
         isotropic corner) with probability 0.3; M = 2 or 4 clients with probability 0.4."""
         out = cls._fuzz_shape(rng)
         m = out["m"]
-        cond = 1.0 if rng.random() < 0.3 else float(np.exp(rng.uniform(0, np.log(100))))
+        cond = 1.0 if corner or rng.random() < 0.3 else float(np.exp(rng.uniform(0, np.log(100))))
         out.update(n_samples=int(rng.integers(m, 4 * m + 20)), cond=cond,
                    L=float(np.exp(rng.uniform(-1, 3))), noise=float(rng.uniform(0, 1)))
         if rng.random() < 0.4:

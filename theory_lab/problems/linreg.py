@@ -40,7 +40,7 @@ class LinregNoncvx(Problem):
     family = "linreg-noncvx"
 
     @classmethod
-    def fuzz_params(cls, rng):
+    def fuzz_params(cls, rng, corner=False):
         out = cls._fuzz_shape(rng, 5, 5)
         m, n = out["m"], out["n"]
         out.update(n_samples=int(rng.integers(3 * m * n, 8 * m * n + 40)), lam_r=float(np.exp(rng.uniform(-4, 0))),

@@ -18,7 +18,7 @@ class QuadraticIso(Problem):
     family = "quadratic-iso"
 
     @classmethod
-    def fuzz_params(cls, rng):
+    def fuzz_params(cls, rng, corner=False):
         return dict(cls._fuzz_shape(rng), scale=float(np.exp(rng.uniform(-1, 1.5))))
     defaults = {"scale": 1.0}
     isotropic_quadratic = True
@@ -58,11 +58,11 @@ class KronQuadratic(Problem):
     family = "kron-quadratic"
 
     @classmethod
-    def fuzz_params(cls, rng):
+    def fuzz_params(cls, rng, corner=False):
         """Spectra spread up to e^2 (P) and e^1.5 (R); isotropic (P, R multiples of I: f is the
-        isotropic quadratic up to scale, where GD-PL is attained) with probability 0.3."""
+        isotropic quadratic up to scale, where GD-PL is attained) with probability 0.3 (the corner)."""
         lo = float(np.exp(rng.uniform(-1, 1)))
-        if rng.random() < 0.3:
+        if corner or rng.random() < 0.3:
             return dict(cls._fuzz_shape(rng), p_spec=[lo, lo], r_spec=[1.0, 1.0])
         return dict(cls._fuzz_shape(rng), p_spec=[lo, lo * float(np.exp(rng.uniform(0, 2)))],
                     r_spec=[1.0, float(np.exp(rng.uniform(0, 1.5)))])
@@ -117,7 +117,7 @@ class LoraCounterexample(Problem):
     family = "lora-counterexample"
 
     @classmethod
-    def fuzz_params(cls, rng):
+    def fuzz_params(cls, rng, corner=False):
         return dict(m=3, n=3, seed=int(rng.integers(0, 10_000)), q11=float(np.exp(rng.uniform(0, 3))))
     shape = (3, 3)
     defaults = {"q11": 10.0}

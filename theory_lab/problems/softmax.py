@@ -27,7 +27,7 @@ class SoftmaxRegression(Problem):
     family = "softmax-regression"
 
     @classmethod
-    def fuzz_params(cls, rng):
+    def fuzz_params(cls, rng, corner=False):
         out = cls._fuzz_shape(rng, 8, 12)
         out.update(n_samples=int(rng.integers(40, 120)), nu=float(np.exp(rng.uniform(-3, 0))))
         return out
