@@ -114,3 +114,19 @@ def test_every_drawable_variant_declares_its_draw():
         share = np.mean([d.get(corner[0]) == corner[1] for d in draws])
         assert share > 0.1, (name, share)                 # the corner has real mass (was ~1/d or 0)
     assert not SKETCHES["degenerate"].fuzz and all(SKETCHES[k].fuzz for k in ("gaussian", "orthogonal"))
+
+
+def test_capabilities_replace_the_name_switches():
+    """The declarations reproduce what the name switches decided: CUDA graphs for the plain-gradient
+    estimator on projected or full steps only; per-client memory for the compressed estimators; the
+    Polyak rule for the subgradient method only; theorems see capabilities."""
+    from theory_lab.methods import METHODS
+
+    assert {n for n, c in ESTIMATORS.items() if c.graphable} == {"gd"}
+    assert {s.rule.name for s in METHODS.values() if s.rule.graphable} == {"projected", "full"}
+    assert {n for n, c in ESTIMATORS.items() if c.uses_clients} == {"qgd", "marina", "ef21"}
+    assert {n for n, c in ESTIMATORS.items() if "polyak" in c.CAPABILITIES} == {"subgradient"}
+    caps = tl.Method("bernoulli-lora-subgd", stepsize="polyak", sketch="orthogonal").capabilities
+    assert {"polyak", "isotropic", "subgradient"} <= caps
+    assert "additive-noise" in tl.Method("bernoulli-lora-sgd", noise="additive").capabilities
+    assert "isotropic" not in tl.Method("bernoulli-lora-gd", sketch="stratified").capabilities
