@@ -71,6 +71,18 @@ def _number(field: str, low=None, high=None, integer: bool = False, **kw):
     return parse
 
 
+def _method_options(parser, rank: int) -> None:
+    """The method and run-length options ``check`` and ``show`` share."""
+    parser.add_argument("--p", type=_number("p", 0.0, 1.0), default=None, help="probability of a left sketch, in [0, 1]")
+    parser.add_argument("--rank", type=_number("rank", 1, None, integer=True), default=rank,
+                        help="sketch rank r in [1, min(m, n)]")
+    parser.add_argument("--sketch", default="gaussian", help="law for both sides, or LEFT/RIGHT")
+    parser.add_argument("--stepsize", default="theory", help="theory, constant, polyak or a positive number")
+    parser.add_argument("--factor", type=_number("factor", 0.0, None, low_open=True), default=1.0,
+                        help="multiplies the theory stepsize")
+    parser.add_argument("--iters", type=_number("iters", 1, 10_000_000, integer=True), default=500)
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="theory-lab", description="Check Bernoulli-LoRA convergence "
                                  "theory by measurement (docs/THEORY.md theorem IDs).")
@@ -80,14 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="run many seeds and judge a theorem's bound")
     c.add_argument("--problem", default="least-squares", help="family name or problems/NAME.toml")
     c.add_argument("--method", default="bernoulli-lora-gd")
-    c.add_argument("--p", type=_number("p", 0.0, 1.0), default=None, help="probability of a left sketch, in [0, 1]")
-    c.add_argument("--rank", type=_number("rank", 1, None, integer=True), default=2,
-                   help="sketch rank r in [1, min(m, n)]")
-    c.add_argument("--sketch", default="gaussian", help="law for both sides, or LEFT/RIGHT")
-    c.add_argument("--stepsize", default="theory", help="theory or a positive number")
-    c.add_argument("--factor", type=_number("factor", 0.0, None, low_open=True), default=1.0,
-                   help="multiplies the theory stepsize")
-    c.add_argument("--iters", type=_number("iters", 1, 10_000_000, integer=True), default=500)
+    _method_options(c, rank=2)
     c.add_argument("--seeds", type=_number("seeds", 2, 100_000_000, integer=True), default=256)
     c.add_argument("--seed", type=_number("seed", 0, 2 ** 64 - 1, integer=True), default=0,
                    help="master seed of the runs' random streams, in [0, 2^64 - 1]")
@@ -169,14 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("--markdown", action="store_true", help="with --all: the text of docs/theorems.md")
     sh.add_argument("--problem", default=None, help="family name or problems/NAME.toml: fill in the constants")
     sh.add_argument("--method", default=None, help="method (default: the theorem's own estimator's)")
-    sh.add_argument("--p", type=_number("p", 0.0, 1.0), default=None, help="probability of a left sketch, in [0, 1]")
-    sh.add_argument("--rank", type=_number("rank", 1, None, integer=True), default=1,
-                    help="sketch rank r in [1, min(m, n)]")
-    sh.add_argument("--sketch", default="gaussian", help="law for both sides, or LEFT/RIGHT")
-    sh.add_argument("--stepsize", default="theory", help="theory, polyak or a positive number")
-    sh.add_argument("--factor", type=_number("factor", 0.0, None, low_open=True), default=1.0,
-                    help="multiplies the theory stepsize")
-    sh.add_argument("--iters", type=_number("iters", 1, 10_000_000, integer=True), default=500)
+    _method_options(sh, rank=1)
     sh.add_argument("-P", "--problem-param", action="append", metavar="KEY=VALUE")
     sh.add_argument("-M", "--method-param", action="append", metavar="KEY=VALUE")
     sh.add_argument("--json", action="store_true", help="print one JSON object")
