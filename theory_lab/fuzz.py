@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .check import check
+from .check import judge
 from .errors import BudgetExceeded, InputError, check_range
 from .estimators import ESTIMATORS
 from .methods import METHODS, Method
@@ -237,7 +237,10 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
                 params["stepsize"] = float(fraction * gmax * (1 - 1e-9))
             d = Draw(th.id, family, prob, method, params, T, S, seed, fraction, phase="corner" if corner else "random",
                      theorem_fp=fp)
-            reason = make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2).reason
+            # the drawn plan differs from ``base`` only in its stepsize (resolved once, not again):
+            # everything make_plan checks before the stepsize condition passed there
+            reason = base.reason if th.stepsize_rule is not None else th.stepsize_reason(
+                base.constants.replace(gamma=params["stepsize"]))
             if reason is None:
                 return d
             _why(why, th, reason)
@@ -257,10 +260,16 @@ def _why(why: dict | None, th: Theorem, reason: str) -> None:
 def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True, deadline: float | None = None) -> dict:
     """Check one configuration (re-checking violated / mismatch with 4x seeds and a fresh master seed).
     ``deadline`` (``time.monotonic()``): past it the runs stop with ``errors.BudgetExceeded``."""
+    import dataclasses
+
+    from .plan import check_memory
+    from .runner import execute
+
     th = theorem or resolve_theorem(d.theorem)
     pr, me = d.build()
     t0 = time.perf_counter()
-    rep = check(pr, me, iters=d.iters, seeds=d.seeds, theorem=th, seed=d.seed, deadline=deadline)
+    plan = make_plan(pr, me, d.iters, d.seeds, d.seed, theorem=th, min_seeds=2)   # resolved once per draw
+    rep = judge(plan, execute(plan, deadline))
     row = dict(key=d.key, theorem=d.theorem, phase=d.phase, family=d.family, method=d.method,
                problem=json.dumps(d.problem), params=json.dumps(d.params), iters=d.iters, seeds=d.seeds,
                seed=d.seed, fraction=d.fraction, verdict=rep.verdict, reason=rep.reason,
@@ -270,8 +279,9 @@ def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True, dead
                theorem_fp=d.theorem_fp)
     if recheck and rep.verdict in ("violated", "mismatch"):
         fresh = int(np.random.default_rng([d.seed, 7]).integers(0, 2 ** 62))
-        again = check(pr, me, iters=d.iters, seeds=4 * d.seeds, theorem=th, seed=fresh, confidence=RECHECK_CONFIDENCE,
-                      deadline=deadline)
+        bigger = dataclasses.replace(plan, seeds=4 * d.seeds, seed=fresh)   # the same plan, more seeds
+        check_memory(bigger)
+        again = judge(bigger, execute(bigger, deadline), RECHECK_CONFIDENCE)
         row.update(recheck=again.verdict, persisting=again.verdict in ("violated", "mismatch"),
                    recheck_python=d.python().replace(f"seeds={d.seeds}", f"seeds={4 * d.seeds}")
                    .replace(f"seed={d.seed})", f"seed={fresh}, confidence={RECHECK_CONFIDENCE})"))
