@@ -78,11 +78,12 @@ class NoisyGD(tl.Estimator):
     """A user estimator: the gradient plus Gaussian noise of declared scale (SGD's N1 model)."""
 
     name = "noisy-gd"
-    FUZZ = (tl.Param("scale", 0.01, 1.0, log=True, corners=(1e-4,)),)
+    # one declaration: accepted range [0, 1e6] (checked by tl.Estimator.__init__), fuzz range and corner
+    PARAMS = (tl.Param("scale", 0.01, 1.0, log=True, corners=(1e-4,), valid=(0.0, 1e6)),)
     CAPABILITIES = frozenset({"additive-noise"})
 
     def __init__(self, scale=0.1):
-        super().__init__(scale=tl.errors.check_range("scale", scale, 0.0, 1e6))
+        super().__init__(scale=scale)
 
     def estimate(self, problem, state, W, W_prev, t, streams, grad=None):
         g = problem.grad(W) if grad is None else grad

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import theory_lab as tl
 from theory_lab.estimators import ESTIMATORS
@@ -130,3 +131,45 @@ def test_capabilities_replace_the_name_switches():
     assert {"polyak", "isotropic", "subgradient"} <= caps
     assert "additive-noise" in tl.Method("bernoulli-lora-sgd", noise="additive").capabilities
     assert "isotropic" not in tl.Method("bernoulli-lora-gd", sketch="stratified").capabilities
+
+
+def test_one_declaration_validates_and_draws_every_estimator_parameter():
+    """Each estimator parameter is declared once (``Estimator.PARAMS``): ``__init__`` takes its accepted
+    range from there (no range restated in code: no check_range in an estimator's ``__init__``), every
+    keyword of ``__init__`` is declared, a value just outside the declared range is refused naming
+    the parameter, and every fuzz draw lies inside it (the problem-dependent ends once bound)."""
+    from theory_lab.errors import InputError
+    from theory_lab.params import Context
+
+    src = (ROOT / "estimators").rglob("*.py")
+    for path in src:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                calls = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+                assert not calls & {"check_range", "check_bool"}, (path.name, node.lineno)
+    pr = tl.make_problem("least-squares", m=5, n=4, n_samples=30)
+    ctx = Context(pr.m, pr.n, pr.n_samples)
+    rng = np.random.default_rng(3)
+    for name, cls in ESTIMATORS.items():
+        if cls.__module__.startswith("tests"):
+            continue
+        decl = {p.name: p for p in cls.PARAMS}
+        assert set(cls.accepted()) <= set(decl), (name, set(cls.accepted()) - set(decl))
+        for p in cls.PARAMS:
+            if p.choices:
+                bad = "no-such-choice" if all(isinstance(c, str) for c in p.choices) else "maybe"
+            else:
+                lo, hi = p.valid if p.valid is not None else (p.low, p.high)
+                lo = lo(ctx) if callable(lo) else lo
+                bad = lo - 1 if lo is not None and not p.low_open else (lo if lo is not None else None)
+                if bad is None:
+                    continue
+            with pytest.raises(InputError, match=p.name):
+                ESTIMATORS[name](**{p.name: bad}).check_params(pr)
+        for _ in range(50):
+            drawn = cls.fuzz_params(rng, pr)
+            est = ESTIMATORS[name](**{k: v for k, v in drawn.items() if k in decl})
+            est.check_params(pr)                                        # inside the declared range
+    with pytest.raises(InputError, match="k"):                          # k <= m n, known once bound
+        tl.Method("bernoulli-lora-qgd", compressor="randk", k=21).bind(pr)
+    tl.Method("bernoulli-lora-qgd", compressor="randk", k=20).bind(pr)

@@ -303,7 +303,7 @@ def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, st
     from .params import Context
 
     rows = []
-    decl = {p.name: p for p in ESTIMATORS[METHODS[best.method].estimator].FUZZ}
+    decl = {p.name: p for p in ESTIMATORS[METHODS[best.method].estimator].PARAMS}
     for side in str(best.params.get("sketch", "")).split("/"):
         decl.update({p.name: p for p in getattr(SKETCHES.get(side), "PARAMS", ())})
     for i in range(steps):

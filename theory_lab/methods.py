@@ -249,6 +249,7 @@ class Method:
             check_range("rank", self.rank, 1, min(problem.m, problem.n), integer=True)
         new = object.__new__(Method)
         new.__dict__.update(self.__dict__)
+        self.estimator.check_params(problem)          # declared ranges that depend on the problem
         new.estimator = self.estimator.resolve(problem)
         return new
 

@@ -49,21 +49,36 @@ class Param:
     corners: tuple = ()
     corner_mass: float = 0.3
     doc: str = ""
-    #: the accepted range (low, high) when the parameter is given (None: the draw range, when numeric)
+    #: the accepted range (low, high) when the parameter is given (None: the draw range, when numeric);
+    #: its ends may be functions of a ``Context`` (checked once the problem is known)
     valid: tuple | None = None
+    #: the accepted range excludes its low / high end
+    low_open: bool = False
+    high_open: bool = False
+    #: None is accepted (a default resolved per problem, e.g. PAGE's q = b/(b + N))
+    optional: bool = False
+    #: drawn by the falsification engine (False: validated only, e.g. the subgradient's kappa)
+    fuzz: bool = True
 
-    def check(self, value):
-        """``value`` validated against the accepted range (InputError naming the parameter)."""
-        from .errors import InputError, check_range
+    def check(self, value, ctx: Context | None = None):
+        """``value`` validated against the accepted range (InputError naming the parameter and the
+        range). Ends that depend on the problem are checked when ``ctx`` is given."""
+        from .errors import InputError, check_bool, check_range
 
+        if value is None and self.optional:
+            return None
         if self.choices:
-            if value not in self.choices:
+            if set(self.choices) == {True, False}:
+                return check_bool(self.name, value)
+            words = all(isinstance(c, str) for c in self.choices)
+            if (words and not isinstance(value, str)) or value not in self.choices:
                 raise InputError(self.name, f"got {value!r}; accepted: {', '.join(map(str, self.choices))}")
             return value
         lo, hi = self.valid if self.valid is not None else (self.low, self.high)
-        lo = None if callable(lo) else lo
-        hi = None if callable(hi) else hi
-        return check_range(self.name, value, lo, hi, integer=self.integer)
+        lo = (None if ctx is None else lo(ctx)) if callable(lo) else lo
+        hi = (None if ctx is None else hi(ctx)) if callable(hi) else hi
+        return check_range(self.name, value, lo, hi, low_open=self.low_open, high_open=self.high_open,
+                           integer=self.integer)
 
     def draw(self, rng: np.random.Generator, ctx: Context | None = None, corner: bool = False):
         """A value: a corner with probability ``corner_mass`` (always with ``corner``), else from the range."""
@@ -103,7 +118,14 @@ def draw_all(params: tuple[Param, ...], rng: np.random.Generator, ctx: Context |
              skip: Callable[[str], bool] | None = None, corner: bool = False) -> dict:
     """Every declared parameter drawn (those ``skip`` names left out); ``corner``: each at a corner
     where it declares one (the joint corner where theory is attained)."""
-    return {p.name: p.draw(rng, ctx, corner) for p in params if not (skip and skip(p.name))}
+    return {p.name: p.draw(rng, ctx, corner) for p in params if p.fuzz and not (skip and skip(p.name))}
 
 
-__all__ = ["Context", "Param", "draw_all"]
+def check_all(params: tuple[Param, ...], values: dict, ctx: Context | None = None) -> dict:
+    """``values`` with every declared parameter among them validated (``Param.check``); undeclared
+    keys pass through unchanged."""
+    decl = {p.name: p for p in params}
+    return {k: (decl[k].check(v, ctx) if k in decl else v) for k, v in values.items()}
+
+
+__all__ = ["Context", "Param", "check_all", "draw_all"]

@@ -46,7 +46,8 @@ class Estimator:
     so a seed's numbers do not depend on how many seeds or configurations run beside it. Write
     ``__init__`` with keyword parameters (validated there), ``estimate`` returning ``(G, evolve(state,
     ...))`` without mutating ``state``, ``constants(problem)`` for the theorems, and optionally
-    ``FUZZ`` (declared parameters with their corners), ``CAPABILITIES``, ``tracks_error``, ``exact``.
+    ``PARAMS`` (declared parameters: accepted range, meaning, fuzz range and corners; ``__init__``
+    validates against it), ``CAPABILITIES``, ``tracks_error``, ``exact``.
     """
     name: ClassVar[str] = ""
     #: True when G^t is the exact gradient (the runner then reuses it for grad_sq)
@@ -56,9 +57,10 @@ class Estimator:
     #: scalar parameters that may differ between the trajectories of a batched run, with the
     #: number of axes their per-trajectory array takes: 1 -> (S,), 3 -> (S, 1, 1)
     vector_params: ClassVar[dict[str, int]] = {}
-    #: declared parameters (``params.Param``): ranges, meaning, and the corners where the theorems about
-    #: this estimator are attained; the falsification engine draws from them (:meth:`fuzz_params`)
-    FUZZ: ClassVar[tuple] = ()
+    #: declared parameters (``params.Param``): the one declaration of each parameter's accepted range
+    #: (validated in ``__init__`` and, for ranges that depend on the problem, in ``bind``), its meaning,
+    #: and the range and corners the falsification engine draws (:meth:`fuzz_params`)
+    PARAMS: ClassVar[tuple] = ()
     #: what the estimator offers theorems (``Method.capabilities``): e.g. "additive-noise"
     CAPABILITIES: ClassVar[frozenset] = frozenset()
     #: the problem classes it runs on: a finite sum f = (1/N) sum_i f_i (PAGE), a non-smooth f
@@ -73,19 +75,27 @@ class Estimator:
     @classmethod
     def fuzz_params(cls, rng, problem, corner: bool = False) -> dict:
         """Parameters for a random configuration on ``problem`` (the falsification engine's draw):
-        every ``FUZZ`` declaration drawn, corners included (``corner``: every parameter at its corner,
+        every ``PARAMS`` declaration drawn, corners included (``corner``: every parameter at its corner,
         the configuration where the theorems about this estimator are attained). Override for
         parameters that depend on each other (SGD's noise model decides which of its parameters exist)."""
         from ..params import Context, draw_all
 
-        return draw_all(cls.FUZZ, rng, Context(problem.m, problem.n, problem.n_samples), corner=corner)
+        return draw_all(cls.PARAMS, rng, Context(problem.m, problem.n, problem.n_samples), corner=corner)
 
     def capabilities(self) -> frozenset:
         """What this configured estimator offers theorems (class ``CAPABILITIES`` by default)."""
         return frozenset(self.CAPABILITIES)
 
     def __init__(self, **params):
-        self._params = dict(params)
+        from ..params import check_all
+
+        self._params = check_all(type(self).PARAMS, params)     # each declared parameter in its range
+
+    def check_params(self, problem) -> None:
+        """Check the declared ranges that depend on the problem (e.g. a compressor's k <= m n)."""
+        from ..params import Context, check_all
+
+        check_all(type(self).PARAMS, self._params, Context(problem.m, problem.n, problem.n_samples))
 
     @property
     def params(self) -> dict[str, Any]:
@@ -106,6 +116,7 @@ class Estimator:
 
     def validate(self, problem) -> None:
         """Check parameters against the problem; raise InputError naming the field."""
+        self.check_params(problem)
         self.resolve(problem)
 
     def batched(self, **vectors) -> "Estimator":

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..errors import InputError, check_bool, check_range
+from ..errors import InputError, check_range
 from ..params import Context, Param
 from .base import Estimator, evolve, register
 
@@ -37,10 +37,10 @@ class Subgradient(FullGradient):
     graphable = False
     #: subgradients g of a non-smooth f; the Polyak stepsize (which needs f* and ||g||) is its rule
     CAPABILITIES = frozenset({"subgradient", "polyak"})
+    PARAMS = (Param("kappa", valid=(0.0, None), low_open=True, optional=True, fuzz=False,
+                    doc="Polyak stepsize factor kappa in gamma_t = kappa (f - f*)/||g||^2 (None: the rule's default)"),)
 
     def __init__(self, kappa=None):
-        if kappa is not None:
-            kappa = check_range("kappa", kappa, 0.0, None, low_open=True)
         Estimator.__init__(self, kappa=kappa)
 
     def resolve(self, problem):
@@ -72,17 +72,18 @@ class SGD(Estimator):
 
     name = "sgd"
     vector_params = {"noise_std": 3}
-    FUZZ = (Param("batch", 1, 4, integer=True, doc="minibatch size b"),
-            Param("replacement", choices=(True, False), doc="sample with replacement (N2) or without (N3)"),
-            Param("noise_std", math.exp(-3), 1.0, log=True, corners=(1e-3,), corner_mass=0.15,
-                  doc="additive noise per entry (N1)"))
+    PARAMS = (Param("noise", choices=NOISE_MODELS, fuzz=False, doc="noise model: auto, minibatch or additive"),
+              Param("batch", 1, 4, integer=True, valid=(1, 10 ** 7), doc="minibatch size b (<= N without replacement)"),
+              Param("replacement", choices=(True, False), doc="sample with replacement (N2) or without (N3)"),
+              Param("noise_std", math.exp(-3), 1.0, log=True, corners=(1e-3,), corner_mass=0.15, valid=(0.0, 1e100),
+                    doc="additive noise per entry (N1)"))
 
     @classmethod
     def fuzz_params(cls, rng, problem, corner=False):
         """Minibatches (70%) where the problem is a finite sum, else additive noise (the corner:
         additive noise, where SGD-PL is attained on the isotropic quadratic, docs/THEORY.md 5.2)."""
         ctx = Context(problem.m, problem.n, problem.n_samples)
-        decl = {p.name: p for p in cls.FUZZ}
+        decl = {p.name: p for p in cls.PARAMS}
         if problem.is_finite_sum and not corner and rng.random() < 0.7:
             return dict(noise="minibatch", batch=decl["batch"].draw(rng, ctx),
                         replacement=bool(rng.random() < 0.5))
@@ -92,11 +93,7 @@ class SGD(Estimator):
         return frozenset({"additive-noise"} if self._params["noise"] == "additive" else {"minibatch"})
 
     def __init__(self, noise="auto", batch=1, replacement=False, noise_std=0.1):
-        if noise not in NOISE_MODELS:
-            raise InputError("noise", f"got {noise!r}; accepted: {', '.join(NOISE_MODELS)}")
-        super().__init__(noise=noise, batch=check_range("batch", batch, 1, 10_000_000, integer=True),
-                         replacement=check_bool("replacement", replacement),
-                         noise_std=check_range("noise_std", noise_std, 0, 1e100))
+        super().__init__(noise=noise, batch=batch, replacement=replacement, noise_std=noise_std)
 
     def resolve(self, problem):
         p = self.params

@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
-from ..compressors import make_compressor
-from ..errors import InputError, check_range
+from ..compressors import COMPRESSORS, make_compressor
+from ..errors import InputError
 from ..params import Context, Param
 from .base import Estimator, evolve, pick, register
 
@@ -35,16 +35,18 @@ _ALL = (lambda ctx: ctx.d,)
 class _Compressed(Estimator):
     kind = "unbiased"
     uses_clients = True
-    FUZZ = (Param("k", 1, lambda ctx: ctx.d, integer=True, corners=_ALL, doc="entries kept by randk / topk"),
-            Param("s", 1, 8, integer=True, corners=(1024,), corner_mass=0.15, doc="dithering levels"),
-            Param("q", 0.05, 1.0, corners=(1.0,), doc="MARINA's switch probability; q = 1 is exact GD"))
+    PARAMS = (Param("compressor", choices=tuple(COMPRESSORS), fuzz=False, doc="the compressor Q"),
+              Param("k", 1, lambda ctx: ctx.d, integer=True, corners=_ALL, valid=(1, lambda ctx: ctx.d),
+                    optional=True, doc="entries kept by randk / topk, 1 <= k <= m n"),
+              Param("s", 1, 8, integer=True, corners=(1024,), corner_mass=0.15, valid=(1, 2 ** 20), optional=True,
+                    doc="dithering levels"))
 
     @classmethod
     def fuzz_params(cls, rng, problem, corner=False):
         """randk (60%) or dithering for the unbiased kind, topk for the contractive one (the corner:
         k = d, no compression)."""
         ctx = Context(problem.m, problem.n, problem.n_samples)
-        k, s, _ = cls.FUZZ
+        _, k, s = _Compressed.PARAMS
         if cls.kind == "contractive":
             return dict(compressor="topk", k=k.draw(rng, ctx, corner))
         if corner or rng.random() < 0.6:
@@ -52,20 +54,16 @@ class _Compressed(Estimator):
         return dict(compressor="dither", s=s.draw(rng, ctx))
 
     def __init__(self, compressor="randk", k=None, s=None, **extra):
-        if k is not None:
-            k = check_range("k", k, 1, 10 ** 9, integer=True)
-        if s is not None:
-            s = check_range("s", s, 1, 2 ** 20, integer=True)
         super().__init__(compressor=compressor, k=k, s=s, **extra)
-        self.comp = make_compressor(compressor, k=k, s=s)
+        p = self._params
+        self.comp = make_compressor(p["compressor"], k=p["k"], s=p["s"])
         if self.kind == "unbiased" and not self.comp.unbiased:
             raise InputError("compressor", f"{self.name} needs an unbiased compressor (randk, dither, identity)")
         if self.kind == "contractive" and not self.comp.contractive:
             raise InputError("compressor", f"{self.name} needs a contractive compressor (topk, identity)")
 
     def resolve(self, problem):
-        if self._params["k"] is not None:
-            check_range("k", self._params["k"], 1, problem.m * problem.n, integer=True)
+        self.check_params(problem)           # k <= m n
         return self
 
 
@@ -97,14 +95,17 @@ class MARINA(_Compressed):
     name = "marina"
     tracks_error = True
 
+    PARAMS = _Compressed.PARAMS + (Param("q", 0.05, 1.0, corners=(1.0,), valid=(0.0, 1.0), low_open=True, optional=True,
+                                         doc="switch probability in (0, 1] (None: 1/(1 + omega)); q = 1 is exact GD"),)
+
     def __init__(self, compressor="randk", k=None, s=None, q=None):
-        super().__init__(compressor, k, s, q=None if q is None else check_range("q", q, 0.0, 1.0, low_open=True))
+        super().__init__(compressor, k, s, q=q)
 
     @classmethod
     def fuzz_params(cls, rng, problem, corner=False):
         out = super().fuzz_params(rng, problem, corner)
         if corner or rng.random() < 0.6:           # else the default q = 1/(1 + omega)
-            out["q"] = cls.FUZZ[2].draw(rng, Context(problem.m, problem.n, problem.n_samples), corner)
+            out["q"] = cls.PARAMS[-1].draw(rng, Context(problem.m, problem.n, problem.n_samples), corner)
         return out
 
     def resolve(self, problem):

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..errors import InputError, check_bool, check_range
+from ..errors import InputError, check_range
 from ..params import Context, Param
 from .base import Estimator, evolve, pick, register
 from .basic import finite_population_nu, sample_indices
@@ -24,23 +24,23 @@ class PAGE(Estimator):
     tracks_error = True
     needs_finite_sum = True
     vector_params = {"q": 1}
-    FUZZ = (Param("batch", 1, 4, integer=True, doc="minibatch size b"),
-            Param("q", 0.05, 1.0, corners=(1.0,), doc="switch probability; q = 1 is exact GD, where PAGE's "
-                  "bounds are attained"))
+    PARAMS = (Param("batch", 1, 4, integer=True, valid=(1, 10 ** 7), doc="minibatch size b (<= N without replacement)"),
+              Param("replacement", choices=(True, False), fuzz=False, doc="sample with replacement or without"),
+              Param("q", 0.05, 1.0, corners=(1.0,), valid=(0.0, 1.0), low_open=True, optional=True,
+                    doc="switch probability in (0, 1] (None: b/(b + N)); q = 1 is exact GD, where PAGE's "
+                    "bounds are attained"))
 
     @classmethod
     def fuzz_params(cls, rng, problem, corner=False):
         ctx = Context(problem.m, problem.n, problem.n_samples)
-        b, q = cls.FUZZ
+        b, _, q = cls.PARAMS
         out = dict(batch=b.draw(rng, ctx))
         if corner or rng.random() < 0.6:           # else the default q = b/(b + N)
             out["q"] = q.draw(rng, ctx, corner)
         return out
 
     def __init__(self, batch=1, replacement=False, q=None):
-        super().__init__(batch=check_range("batch", batch, 1, 10 ** 7, integer=True),
-                         replacement=check_bool("replacement", replacement),
-                         q=None if q is None else check_range("q", q, 0.0, 1.0, low_open=True))
+        super().__init__(batch=batch, replacement=replacement, q=q)
 
     def resolve(self, problem):
         if not problem.is_finite_sum:
@@ -81,16 +81,20 @@ class MVR(Estimator):
     name = "mvr"
     tracks_error = True
     vector_params = {"momentum": 3, "noise_std": 3}
-    FUZZ = (Param("momentum", 0.02, 1.0, log=True, corners=(1.0,), doc="a in (0, 1]; a = 1 is plain SGD"),
-            Param("noise_std", math.exp(-3), math.exp(-0.5), log=True, corners=(1e-3,),
-                  doc="additive noise shared by both evaluations; tiny noise with a = 1 is GD"))
+    PARAMS = (Param("momentum", 0.02, 1.0, log=True, corners=(1.0,), valid=(0.0, 1.0), low_open=True,
+                    doc="a in (0, 1]; a = 1 is plain SGD"),
+              Param("noise", choices=("auto", "additive", "minibatch"), fuzz=False,
+                    doc="oracle: additive noise, or minibatches of a finite sum with a variance bound"),
+              Param("batch", 1, 4, integer=True, valid=(1, 10 ** 7), fuzz=False, doc="minibatch size b"),
+              Param("noise_std", math.exp(-3), math.exp(-0.5), log=True, corners=(1e-3,), valid=(0.0, 1e100),
+                    doc="additive noise shared by both evaluations; tiny noise with a = 1 is GD"))
 
     @classmethod
     def fuzz_params(cls, rng, problem, corner=False):
         """MVR's own "auto" rule: additive noise unless the problem is a finite sum with a variance
         bound (the corner: momentum 1 with tiny additive noise, where MVR is GD)."""
         ctx = Context(problem.m, problem.n, problem.n_samples)
-        a, s = cls.FUZZ
+        a, _, _, s = cls.PARAMS
         out = dict(momentum=a.draw(rng, ctx, corner))
         if corner or not (problem.is_finite_sum and getattr(problem, "sigma2", None)):
             out.update(noise="additive", noise_std=s.draw(rng, ctx, corner))
@@ -100,11 +104,7 @@ class MVR(Estimator):
         return frozenset({"additive-noise"} if self._params["noise"] == "additive" else {"minibatch"})
 
     def __init__(self, momentum=0.1, noise="auto", batch=1, noise_std=0.1):
-        if noise not in ("auto", "additive", "minibatch"):
-            raise InputError("noise", f"got {noise!r}; accepted: auto, additive, minibatch")
-        super().__init__(momentum=check_range("momentum", momentum, 0.0, 1.0, low_open=True), noise=noise,
-                         batch=check_range("batch", batch, 1, 10 ** 7, integer=True),
-                         noise_std=check_range("noise_std", noise_std, 0.0, 1e100))
+        super().__init__(momentum=momentum, noise=noise, batch=batch, noise_std=noise_std)
 
     def resolve(self, problem):
         noise = self._params["noise"]
