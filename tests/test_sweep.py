@@ -248,3 +248,42 @@ def test_example_specs_validate():
             plan = c.plan()
             assert plan.iters == spec["iters"] and plan.seeds == spec["seeds"] and plan.gamma > 0
             assert plan.theorem is not None and plan.theorem.estimator == "gd"
+
+
+def test_a_configuration_travels_with_its_resolved_plan(monkeypatch):
+    """Issue 18: the plan is resolved once per configuration, in the sweep's process. A pickled
+    configuration (what a worker receives) runs without resolving it again (make_plan is disabled
+    there) and gives the same table; its theorem arrives as the registered object. A problem that
+    builds other data in the worker, or a theorem registered there with another bound, is refused."""
+    import dataclasses
+    import pickle
+
+    from theory_lab.errors import InputError
+    from theory_lab.sweep import Config, compute
+    from theory_lab.theorems import THEOREMS
+
+    sw = sys.modules["theory_lab.sweep"]
+    base = dict(problem_params=dict(m=5, n=4, n_samples=30), iters=30, seeds=4)
+    c = Config("least-squares", "bernoulli-lora-page", {"p": 0.3, "rank": 2}, base)
+    blob = pickle.dumps(c)
+    assert len(blob) < 4096                             # the problem's data does not travel
+    here = compute(c)
+
+    def resolve_again(*a, **k):
+        raise AssertionError("the worker resolved the plan again")
+
+    monkeypatch.setattr(sw, "make_plan", resolve_again)
+    monkeypatch.setattr(sw, "_PROBLEMS", {})
+    there = pickle.loads(blob)
+    pd.testing.assert_frame_equal(compute(there), here)
+    assert there.plan().theorem is THEOREMS["PAGE-PL"]
+
+    tampered = pickle.loads(blob)
+    tampered._problem_fp = "0" * 16
+    with pytest.raises(InputError, match="builds other data"):
+        tampered.plan()
+
+    th = c.plan().theorem
+    monkeypatch.setitem(THEOREMS, th.id, dataclasses.replace(th, bound=lambda t, k: 0.5 * th.bound(t, k)))
+    with pytest.raises(InputError, match="another bound"):
+        pickle.loads(blob)

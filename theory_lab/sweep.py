@@ -177,15 +177,31 @@ class Config:
         return Method(self.method_name, **self.method_params)
 
     def plan(self):
-        """The configuration's run plan, resolved (and so validated) in the parent process; a worker
-        process resolves it again from the same inputs (theorems hold functions, so plans stay home)."""
+        """The configuration's run plan, resolved (and so validated) once, in the parent process. It
+        travels to the worker with the configuration (its theorem by registered ID and fingerprint);
+        a built-in family's data does not: the worker builds the same problem (or loads it from the
+        problem cache) and checks it against the parent's fingerprint before running."""
         if self._plan is None:
             self._plan = make_plan(self.problem(), self.method(), self.iters, self.seeds, self.master_seed,
                                    self.backend, self.device, self.dtype, theorem=self.theorem, min_seeds=2)
+        elif self._plan.problem is None:                     # arrived in a worker without its data
+            import dataclasses
+
+            pr = self.problem()
+            if pr.fingerprint() != self._problem_fp:
+                raise InputError("problem", f"{pr.describe()} builds other data in this worker process than in the "
+                                 "sweep's process (fingerprints differ: another numpy, or a changed generator)")
+            self._plan = dataclasses.replace(self._plan, problem=pr)
         return self._plan
 
     def __getstate__(self):
-        return {**self.__dict__, "_plan": None}
+        state = dict(self.__dict__)
+        plan = state.get("_plan")
+        if plan is not None and self._object is None and plan.problem is not None:
+            import dataclasses
+
+            state.update(_plan=dataclasses.replace(plan, problem=None), _problem_fp=plan.problem.fingerprint())
+        return state
 
     def spec(self) -> dict[str, Any]:
         """What the configuration's key hashes: the resolved run (``Plan.config``: problem, method with

@@ -170,6 +170,17 @@ class Theorem:
 
         return value_fingerprint({k: getattr(self, k) for k in self.__dataclass_fields__ if k not in TEXT_FIELDS})
 
+    def __reduce_ex__(self, protocol):
+        """Pickled by reference (ID and fingerprint) when this theorem is the one registered under its
+        ID, so a resolved plan can travel to a worker process although its bound is a lambda; the
+        receiving process looks the ID up and refuses another theorem under it. Otherwise by value."""
+        reg = THEOREMS.get(self.id)
+        if reg is not None:
+            fp = self.fingerprint()
+            if reg is self or reg.fingerprint() == fp:
+                return (_registered, (self.id, fp))
+        return super().__reduce_ex__(protocol)
+
     def evaluate(self, t: np.ndarray, c: Constants) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.bound(np.asarray(t, dtype=float), c), dtype=float),
                                np.shape(t)).astype(float)
@@ -224,6 +235,18 @@ THEOREMS: dict[str, Theorem] = {}
 def register(thm: Theorem) -> Theorem:
     THEOREMS[thm.id] = thm
     return thm
+
+
+def _registered(theorem_id: str, fingerprint: str) -> Theorem:
+    """The registered theorem an unpickled reference names (``Theorem.__reduce_ex__``)."""
+    th = THEOREMS.get(theorem_id)
+    if th is None:
+        raise InputError("theorem", f"{theorem_id!r} is not registered in this process: register it when a module "
+                         "the worker imports is imported (not inside `if __name__ == '__main__'`)")
+    if th.fingerprint() != fingerprint:
+        raise InputError("theorem", f"{theorem_id!r} is registered here with another bound or condition than in "
+                         "the process that sent it (fingerprints differ); register the same theorem in both")
+    return th
 
 
 def get_theorem(theorem_id: str) -> Theorem:
