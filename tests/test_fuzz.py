@@ -1,5 +1,7 @@
 """The falsification engine: draws stay inside the assumptions, true theorems give no persisting
 false verdict, a false theorem is caught, reproducers reproduce, campaigns resume."""
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,8 +52,8 @@ def test_campaign_finds_no_false_verdict_and_reproducers_reproduce(tmp_path):
 def test_a_false_theorem_is_caught_and_the_cli_exits_1(monkeypatch, capsys):
     """GD-PL with its contraction applied twice per step (rate doubled) is false wherever GD-PL is
     nearly tight: the campaign must find configurations where it is violated, and confirm them."""
-    wrong = mutate("GD-PL", rate=2.0)
-    wrong.extra = {"families": ["quadratic-iso"]}        # where GD-PL is exact: the mutant is far off
+    # where GD-PL is exact (the isotropic quadratic) the mutant is far off
+    wrong = dataclasses.replace(mutate("GD-PL", rate=2.0), extra={"families": ["quadratic-iso"]})
     monkeypatch.setitem(tl.THEOREMS, wrong.id, wrong)
     table = tl.fuzz([wrong], budget=3, seed=3)
     assert table.persisting.any() and (table.verdict == "violated").any()

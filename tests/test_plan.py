@@ -301,3 +301,29 @@ def test_paper_figure_uses_the_paper_data():
     from theory_lab.gallery import _paper_problem
 
     assert _paper_problem("tiny").params["data"] == "make_regression"
+
+
+def test_a_plan_is_immutable_all_the_way_down():
+    """Issue 18: a resolved plan cannot be changed behind its fingerprint: the plan, its method and
+    theorem refuse attribute changes, and the problem's data (built-in and user W0) is read-only."""
+    import dataclasses
+
+    pr = tl.make_problem("least-squares", m=5, n=4, n_samples=30)
+    user = tl.custom_problem(lambda W: 0.5 * (W ** 2).sum(axis=(-2, -1)), grad=lambda W: W, shape=(3, 2),
+                             W0=np.ones((3, 2)), L=1.0, mu=1.0, f_star=0.0)
+    for problem in (pr, user):
+        plan = make_plan(problem, tl.Method("bernoulli-lora-gd", rank=1), 5, 2, 0)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            plan.iters = 6
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            plan.theorem.bound = lambda t, c: 0 * t
+        with pytest.raises(AttributeError, match="immutable"):
+            plan.method.p = 0.9
+        with pytest.raises(TypeError):
+            plan.method.sketch_params["left_groups"] = 3
+        with pytest.raises(ValueError, match="read-only"):
+            plan.problem.W0[0, 0] = 5.0
+        with pytest.raises(AttributeError, match="immutable"):
+            plan.constants.L = 2.0
+    with pytest.raises(ValueError, match="read-only"):
+        pr.X[0, 0] = 1.0                                  # the data behind the objective as well

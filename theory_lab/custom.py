@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import InputError, check_range
-from .problems.base import Problem
+from .problems.base import Problem, freeze_arrays
 
 STATUSES = ("ok", "refuted", "uncertain", "estimated")
 
@@ -70,6 +70,7 @@ class CustomProblem(Problem):
         self.grad(np.zeros((2, self.m, self.n)))           # a wrong shape or a raising grad: one line now
         if finite_sum is not None:
             self._finite_sum(finite_sum)
+        freeze_arrays(self)                 # W0, W* (own copies) read-only: the fingerprint stays true
 
     FINITE_SUM_KEYS = ("f_i", "n", "grad_i", "L_max", "L_pm", "delta_inf", "f_i_lower")
 
@@ -236,7 +237,9 @@ class CustomProblem(Problem):
     def _to_torch(self, W):
         import torch
 
-        return W if isinstance(W, torch.Tensor) else torch.as_tensor(np.asarray(W), dtype=torch.float64)
+        from .backend import writable_host
+
+        return W if isinstance(W, torch.Tensor) else torch.as_tensor(writable_host(np.asarray(W)), dtype=torch.float64)
 
     def _from_torch(self, out, W):
         if isinstance(W, np.ndarray):

@@ -17,10 +17,10 @@ No theorem covers the last three; their ``"theory"`` stepsize is 1/L.
 """
 from __future__ import annotations
 
-import math
-
 import inspect
+import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -235,22 +235,33 @@ class Method:
                 raise InputError("sketch", f"unknown sketch {side!r}; accepted: {', '.join(SKETCHES)} "
                                  "or LEFT/RIGHT")
         self.sketch_name = str(sketch)
-        self.sketch_params = {"left_groups": left_groups, "right_groups": right_groups,
-                              **{k: v for k, v in law.items() if v is not None}}
+        self.sketch_params = MappingProxyType({"left_groups": left_groups, "right_groups": right_groups,
+                                               **{k: v for k, v in law.items() if v is not None}})
         self.sketch_left, self.sketch_right = parse_sketch(self.sketch_name, **self.sketch_params)
         self.stepsize = _parse_stepsize(stepsize, spec)
         self.factor = check_range("factor", factor, 0.0, None, low_open=True)
         self.estimator = make_estimator(spec.estimator, **estimator_params)
+        self._built = True                  # from here on immutable (``__setattr__``)
+
+    def __setattr__(self, name, value):
+        if self.__dict__.get("_built"):
+            raise AttributeError(f"a Method is immutable; build another: tl.Method({self.name!r}, ..., {name}=...)")
+        object.__setattr__(self, name, value)
+
+    def __getstate__(self):                 # a mapping proxy does not pickle; its dict does
+        return {**self.__dict__, "sketch_params": dict(self.sketch_params)}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, sketch_params=MappingProxyType(dict(state["sketch_params"])))
 
     # ------------------------------------------------------------------ setup
     def bind(self, problem) -> "Method":
         """A copy resolved for ``problem``: rank range checked, estimator defaults filled in."""
         if self.spec.rule.ranked:
             check_range("rank", self.rank, 1, min(problem.m, problem.n), integer=True)
-        new = object.__new__(Method)
-        new.__dict__.update(self.__dict__)
         self.estimator.check_params(problem)          # declared ranges that depend on the problem
-        new.estimator = self.estimator.resolve(problem)
+        new = object.__new__(Method)
+        new.__dict__.update(self.__dict__, estimator=self.estimator.resolve(problem))
         return new
 
     def batched(self, coin_p, estimator) -> "Method":
@@ -258,8 +269,7 @@ class Method:
         or the common float) and the estimator with its per-trajectory parameters. Which sides are
         sketched still follows ``p`` (the same for every trajectory of a batch)."""
         new = object.__new__(Method)
-        new.__dict__.update(self.__dict__)
-        new.coin_p, new.estimator = coin_p, estimator
+        new.__dict__.update(self.__dict__, coin_p=coin_p, estimator=estimator)
         return new
 
     def validate(self, problem) -> None:

@@ -81,7 +81,7 @@ class Backend:
 
         if isinstance(a, torch.Tensor):
             return a.to(device=self.device, dtype=dtype)
-        return torch.as_tensor(np.asarray(a), dtype=dtype, device=self.device)
+        return torch.as_tensor(writable_host(np.asarray(a)), dtype=dtype, device=self.device)
 
     def as_int(self, a):
         """Integer (int64) array on the device."""
@@ -89,7 +89,7 @@ class Backend:
             return np.asarray(a, dtype=np.int64)
         import torch
 
-        return torch.as_tensor(np.asarray(a, dtype=np.int64), device=self.device)
+        return torch.as_tensor(writable_host(np.asarray(a, dtype=np.int64)), device=self.device)
 
     def to_numpy(self, a) -> np.ndarray:
         """One device-to-host transfer."""
@@ -185,3 +185,9 @@ def capture_cuda_graph(body, backend: Backend, warmup: int = 3):
         with torch.cuda.graph(graph):
             body()
     return graph
+
+
+def writable_host(a: np.ndarray) -> np.ndarray:
+    """A problem's read-only data as torch may take it: torch shares a CPU array's memory (and cannot
+    mark a tensor read-only), so a read-only array is copied once here rather than shared writable."""
+    return a if a.flags.writeable else a.copy()

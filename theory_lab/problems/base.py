@@ -92,6 +92,12 @@ class Problem:
         self.validate()
         from . import cache
 
+        self._build_or_load()
+        freeze_arrays(self)                 # the data is read-only: its fingerprint stays true
+
+    def _build_or_load(self) -> None:
+        from . import cache
+
         if cache.cache_dir() is None:
             self._build_all()
             return
@@ -333,6 +339,25 @@ class Problem:
         if state.get("bk") is not None:
             state.update(bk=None, dev={}, dev_int={})
         return state
+
+
+def freeze_arrays(obj) -> None:
+    """Make every numpy array ``obj`` holds (directly, or in a list, tuple or dict it holds) read-only,
+    so no user function or caller can change a problem's data behind its fingerprint."""
+    def freeze(v):
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                if isinstance(x, np.ndarray):
+                    x.setflags(write=False)
+        elif isinstance(v, dict):
+            for x in v.values():
+                if isinstance(x, np.ndarray):
+                    x.setflags(write=False)
+
+    for v in vars(obj).values():
+        freeze(v)
 
 
 def _check_host_memory(problem) -> None:

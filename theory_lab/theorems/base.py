@@ -50,7 +50,7 @@ class Constants:
         return Constants(**{**self.as_dict(), **kw})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Theorem:
     """A rate bound (or exact formula) checked against measurement.
 
@@ -116,7 +116,7 @@ class Theorem:
         if self.stepsize_rule not in (None, "polyak", "constant"):
             raise InputError("stepsize_rule", f"got {self.stepsize_rule!r}; accepted: None, 'polyak', 'constant'")
         if self.metric in ("avg_grad_sq", "wavg_grad_sq"):
-            self.skip_t0 = True
+            object.__setattr__(self, "skip_t0", True)      # frozen: set once, on construction
 
     def stepsize_reason(self, c: Constants) -> str | None:
         """None if c.gamma satisfies the theorem's condition, else a one-line reason."""
