@@ -173,3 +173,34 @@ def test_one_declaration_validates_and_draws_every_estimator_parameter():
     with pytest.raises(InputError, match="k"):                          # k <= m n, known once bound
         tl.Method("bernoulli-lora-qgd", compressor="randk", k=21).bind(pr)
     tl.Method("bernoulli-lora-qgd", compressor="randk", k=20).bind(pr)
+
+
+def test_one_declaration_validates_and_draws_every_family_parameter():
+    """Problem families too: ``PARAMS`` gives the defaults, the accepted ranges (a value just outside
+    is refused naming the parameter, ranges that depend on the shape included: least squares needs
+    N >= m) and the fuzz draws, which all build."""
+    from theory_lab.errors import InputError
+
+    rng = np.random.default_rng(5)
+    for name, cls in FAMILIES.items():
+        assert cls.PARAMS and cls.defaults == {p.name: p.default for p in cls.PARAMS}, name
+        assert "def validate" not in Path(__import__(cls.__module__, fromlist=["x"]).__file__).read_text() or \
+            name in ("softmax-regression",), name        # only cross-field checks stay in code
+        for p in cls.PARAMS:
+            if p.choices:
+                bad = "no-such-choice"
+            elif p.interval:
+                bad = [2.0, 1.0]                                           # low > high
+            else:
+                lo = p.valid[0] if p.valid is not None else p.low
+                if lo is None:
+                    continue
+                lo = lo(tl.params.Context(cls.shape[0], cls.shape[1])) if callable(lo) else lo
+                bad = lo if p.low_open else lo - 1
+            with pytest.raises(InputError, match=p.name.split("[")[0]):
+                cls(**{p.name: bad})
+        for _ in range(3):
+            params = cls.fuzz_params(rng)
+            cls(**params)                                                  # a draw is a valid instance
+    with pytest.raises(InputError, match="n_samples.*\\[16"):
+        tl.make_problem("least-squares", m=16, n=4, n_samples=15)

@@ -59,6 +59,12 @@ class Param:
     optional: bool = False
     #: drawn by the falsification engine (False: validated only, e.g. the subgradient's kappa)
     fuzz: bool = True
+    #: the value when not given (problem families build their defaults from it)
+    default: Any = None
+    #: words accepted besides the range (e.g. "lambda_max" for a value computed from the data)
+    also: tuple = ()
+    #: the value is an interval [low, high], low <= high, both ends in the accepted range (a spectrum)
+    interval: bool = False
 
     def check(self, value, ctx: Context | None = None):
         """``value`` validated against the accepted range (InputError naming the parameter and the
@@ -67,6 +73,16 @@ class Param:
 
         if value is None and self.optional:
             return None
+        if isinstance(value, str) and value in self.also:
+            return value
+        if self.interval:
+            if not (isinstance(value, (list, tuple)) and len(value) == 2):
+                raise InputError(self.name, f"expected [low, high] with low <= high, got {value!r}")
+            lo = Param(f"{self.name}[0]", self.low, self.high, valid=self.valid, low_open=self.low_open,
+                       high_open=self.high_open).check(value[0], ctx)
+            hi = Param(f"{self.name}[1]", self.low, self.high, valid=(lo, (self.valid or (None, self.high))[1]),
+                       high_open=self.high_open).check(value[1], ctx)
+            return [lo, hi]
         if self.choices:
             if set(self.choices) == {True, False}:
                 return check_bool(self.name, value)
@@ -81,8 +97,12 @@ class Param:
                            integer=self.integer)
 
     def draw(self, rng: np.random.Generator, ctx: Context | None = None, corner: bool = False):
-        """A value: a corner with probability ``corner_mass`` (always with ``corner``), else from the range."""
+        """A value: a corner with probability ``corner_mass`` (always with ``corner``), else from the range
+        (an interval parameter: [low, low], overridden by families that spread it)."""
         ctx = ctx or Context()
+        if self.interval:
+            v = Param(self.name, self.low, self.high, log=self.log).draw(rng, ctx)
+            return [v, v]
         if self.corners and (corner or rng.random() < self.corner_mass):
             return self._cast(_value(self.corners[int(rng.integers(len(self.corners)))], ctx))
         if self.choices:

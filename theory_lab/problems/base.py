@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend import Backend, get_backend
 from ..errors import InputError, check_range
+from ..params import Context, Param, check_all, draw_all
 
 FAMILIES: dict[str, type["Problem"]] = {}
 
@@ -22,6 +23,13 @@ def register(cls):
     """Class decorator: make the family available under ``cls.family``."""
     FAMILIES[cls.family] = cls
     return cls
+
+
+#: what every finite sum accepts: its clients (shards) and how samples are dealt to them
+FINITE_SUM_PARAMS = (
+    Param("clients", valid=(1, 100_000), integer=True, default=1, fuzz=False, doc="clients M (equal shards)"),
+    Param("split", choices=("homogeneous", "heterogeneous"), default="homogeneous", fuzz=False,
+          doc="random shards, or samples sorted by the family's heterogeneity key"))
 
 
 class Problem:
@@ -46,8 +54,14 @@ class Problem:
     """
 
     family: ClassVar[str] = ""
-    #: parameter name -> (default, validator kwargs for check_range or None)
+    #: declared parameters (``params.Param``): the one declaration of each parameter's accepted range
+    #: (validated on construction), default, meaning, and the range and corners the falsification
+    #: engine draws (:meth:`fuzz_params`)
+    PARAMS: ClassVar[tuple] = ()
+    #: parameter name -> default (built from ``PARAMS``)
     defaults: ClassVar[dict[str, Any]] = {}
+    #: the largest (m, n) the falsification engine draws
+    fuzz_shape: ClassVar[tuple[int, int]] = (12, 12)
 
     #: default (m, n) of the family
     shape: ClassVar[tuple[int, int]] = (8, 8)
@@ -60,17 +74,34 @@ class Problem:
     #: f homogeneous around W*: <g, W - W*> = f(W) - f* for every subgradient g (docs/THEORY.md 5.5)
     homogeneous: ClassVar[bool] = False
 
-    @classmethod
-    def fuzz_params(cls, rng, corner: bool = False) -> dict | None:
-        """Parameters of a random small instance for the falsification engine (None: the family is not
-        drawn). Families give mass to the corners where bounds are attained (isotropic spectra);
-        ``corner``: the instance at its corner."""
-        return None
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "PARAMS" in cls.__dict__:
+            cls.defaults = {p.name: p.default for p in cls.PARAMS}
 
     @classmethod
-    def _fuzz_shape(cls, rng, m_max: int = 12, n_max: int = 12) -> dict:
+    def fuzz_params(cls, rng, corner: bool = False) -> dict | None:
+        """Parameters of a random small instance for the falsification engine: a shape up to
+        ``fuzz_shape`` and every ``PARAMS`` declaration drawn, corners (e.g. isotropic spectra) with
+        their declared mass; ``corner``: every parameter at its corner. None (not drawn) for a family
+        that declares no parameters."""
+        if not cls.PARAMS:
+            return None
+        out = cls._fuzz_shape(rng)
+        out.update(draw_all(cls.PARAMS, rng, Context(out["m"], out["n"]), corner=corner))
+        return out
+
+    @classmethod
+    def _fuzz_shape(cls, rng) -> dict:
+        m_max, n_max = cls.fuzz_shape
         return dict(m=int(rng.integers(2, m_max + 1)), n=int(rng.integers(2, n_max + 1)),
                     seed=int(rng.integers(0, 10_000)))
+
+    def validate(self) -> None:
+        """Check every declared parameter against its declaration (InputError naming it); families add
+        the checks that tie parameters together."""
+        check_all(self.PARAMS, {k: v for k, v in self.params.items() if k in self.defaults},
+                  Context(self.m, self.n, self.params.get("n_samples")))
 
     def __init__(self, m: int | None = None, n: int | None = None, seed: int = 0, **params):
         m = self.shape[0] if m is None else m
@@ -86,9 +117,9 @@ class Problem:
         self.params = {**self.defaults, **params}
         self.clients = 1
         if self.finite_sum:
-            self.clients = check_range("clients", params.get("clients", 1), 1, 100_000, integer=True)
-            if params.get("split", "homogeneous") not in ("homogeneous", "heterogeneous"):
-                raise InputError("split", f"got {params.get('split')!r}; accepted: homogeneous, heterogeneous")
+            given = check_all(FINITE_SUM_PARAMS, {"clients": 1, **{k: v for k, v in params.items()
+                                                                    if k in ("clients", "split")}})
+            self.clients = given["clients"]
         self.validate()
         from . import cache
 
@@ -170,9 +201,6 @@ class Problem:
         """About how many bytes the built problem holds on the host (checked before building)."""
         N = int(self.params.get("n_samples", 0) or 0)
         return 8 * (8 * self.m * self.n + 2 * N * (self.m + self.n))
-
-    def validate(self) -> None:
-        """Check ``self.params``; raise InputError naming the field."""
 
     def build(self, rng: np.random.Generator) -> None:
         """Generate the data and constants (host)."""

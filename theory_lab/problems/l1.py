@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import check_range
+from ..params import Param
 from .base import Problem, register
 
 
@@ -19,18 +19,11 @@ class L1Regression(Problem):
 
     family = "l1-regression"
 
-    @classmethod
-    def fuzz_params(cls, rng, corner=False):
-        out = cls._fuzz_shape(rng)
-        out["n_samples"] = int(rng.integers(out["m"], 4 * out["m"] + 10))
-        return out
+    PARAMS = (Param("n_samples", lambda c: c.m, lambda c: 4 * c.m + 9, integer=True, valid=(lambda c: c.m, 10 ** 7),
+                    default=40, doc="samples N >= m"),)
     shape = (8, 12)
     smooth = False
     homogeneous = True
-    defaults = {"n_samples": 40}
-
-    def validate(self):
-        check_range("n_samples", self.params["n_samples"], self.m, 10_000_000, integer=True)
 
     def build(self, rng):
         N = int(self.params["n_samples"])

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, check_range
+import math
+
+from ..params import Param
 from .base import Problem, frob_inner, register
 
 
@@ -25,15 +27,20 @@ class LeastSquares(Problem):
 
     family = "least-squares"
 
+    PARAMS = (Param("n_samples", lambda c: c.m, lambda c: 4 * c.m + 19, integer=True, valid=(lambda c: c.m, 10 ** 7),
+                    default=64, doc="samples N >= m"),
+              Param("cond", 1.0, 100.0, log=True, corners=(1.0,), valid=(1.0, 1e12), default=10.0,
+                    doc="condition number of Sigma_X; 1 is the isotropic corner, Sigma_X = L I"),
+              Param("L", math.exp(-1), math.exp(3), log=True, valid=(1e-100, 1e100), default=10.0,
+                    doc="largest eigenvalue of Sigma_X"),
+              Param("noise", 0.0, 1.0, valid=(0.0, None), default=0.5, doc="label noise (f* > 0 when N > m)"))
+
     @classmethod
     def fuzz_params(cls, rng, corner=False):
-        """Condition number up to 100, cond = 1 (Sigma_X = L I: f - f* = (L/2)||W - W*||^2, the
-        isotropic corner) with probability 0.3; M = 2 or 4 clients with probability 0.4."""
-        out = cls._fuzz_shape(rng)
+        """The declared parameters (cond = 1, Sigma_X = L I: f - f* = (L/2)||W - W*||^2, the isotropic
+        corner, with probability 0.3); M = 2 or 4 clients with probability 0.4."""
+        out = super().fuzz_params(rng, corner)
         m = out["m"]
-        cond = 1.0 if corner or rng.random() < 0.3 else float(np.exp(rng.uniform(0, np.log(100))))
-        out.update(n_samples=int(rng.integers(m, 4 * m + 20)), cond=cond,
-                   L=float(np.exp(rng.uniform(-1, 3))), noise=float(rng.uniform(0, 1)))
         if rng.random() < 0.4:
             clients = int(rng.choice([2, 4]))
             out["n_samples"] = clients * max(1, -(-out["n_samples"] // clients))
@@ -43,14 +50,6 @@ class LeastSquares(Problem):
         return out
     shape = (16, 12)
     finite_sum = True
-    defaults = {"n_samples": 64, "cond": 10.0, "L": 10.0, "noise": 0.5}
-
-    def validate(self):
-        p = self.params
-        check_range("n_samples", p["n_samples"], self.m, 10_000_000, integer=True)
-        check_range("cond", p["cond"], 1.0, 1e12)
-        check_range("L", p["L"], 1e-100, 1e100)
-        check_range("noise", p["noise"], 0, None)
 
     def build(self, rng):
         m, n, N = self.m, self.n, int(self.params["n_samples"])

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, check_range
+import math
+
+from ..errors import InputError
+from ..params import Param
 from .base import Problem, register
 from .regularisers import NonConvex
 
@@ -39,32 +42,21 @@ class LinregNoncvx(Problem):
 
     family = "linreg-noncvx"
 
-    @classmethod
-    def fuzz_params(cls, rng, corner=False):
-        out = cls._fuzz_shape(rng, 5, 5)
-        m, n = out["m"], out["n"]
-        out.update(n_samples=int(rng.integers(3 * m * n, 8 * m * n + 40)), lam_r=float(np.exp(rng.uniform(-4, 0))),
-                   noise=float(rng.uniform(0, 1)))
-        return out
+    PARAMS = (Param("n_samples", lambda c: 3 * c.m * c.n, lambda c: 8 * c.m * c.n + 39, integer=True,
+                    valid=(1, 10 ** 7), default=200, doc="samples N"),
+              Param("lam_r", math.exp(-4), 1.0, log=True, valid=(0.0, None), also=("lambda_max",),
+                    default="lambda_max", doc="regulariser weight, or lambda_max of A^T A / N"),
+              Param("noise", 0.0, 1.0, valid=(0.0, None), default=1.0, doc="label noise"),
+              Param("data", choices=DATA, fuzz=False, default="gaussian", doc="design: gaussian or make_regression"),
+              Param("init", choices=INITS, fuzz=False, default="gaussian", doc="W0: gaussian, zeros or pretrained"),
+              Param("pretrain_samples", valid=(1, 10 ** 7), integer=True, fuzz=False, default=90_000,
+                    doc="samples of the pretraining task (init = pretrained)"))
+    fuzz_shape = (5, 5)
     finite_sum = True
-    defaults = {"n_samples": 200, "lam_r": "lambda_max", "noise": 1.0, "data": "gaussian",
-                "init": "gaussian", "pretrain_samples": 90_000}
 
     def host_bytes(self):
         d, N = self.m * self.n, int(self.params["n_samples"])
         return 8 * (2 * N * d + 4 * d * d)
-
-    def validate(self):
-        p = self.params
-        check_range("n_samples", p["n_samples"], 1, 10_000_000, integer=True)
-        if p["lam_r"] != "lambda_max":
-            check_range("lam_r", p["lam_r"], 0, None)
-        check_range("noise", p["noise"], 0, None)
-        if p["data"] not in DATA:
-            raise InputError("data", f"got {p['data']!r}; accepted: {', '.join(DATA)}")
-        if p["init"] not in INITS:
-            raise InputError("init", f"got {p['init']!r}; accepted: {', '.join(INITS)}")
-        check_range("pretrain_samples", p["pretrain_samples"], 1, 10_000_000, integer=True)
 
     # ------------------------------------------------------------------ data
     def build(self, rng):

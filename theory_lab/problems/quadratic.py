@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, check_range
+import math
+
+from ..params import Param
 from .base import Problem, frob_inner, register, spectral_matrix
 
 
@@ -17,14 +19,9 @@ class QuadraticIso(Problem):
 
     family = "quadratic-iso"
 
-    @classmethod
-    def fuzz_params(cls, rng, corner=False):
-        return dict(cls._fuzz_shape(rng), scale=float(np.exp(rng.uniform(-1, 1.5))))
-    defaults = {"scale": 1.0}
+    PARAMS = (Param("scale", math.exp(-1), math.exp(1.5), log=True, valid=(0.0, None), low_open=True, default=1.0,
+                    doc="W* entries iid N(0, scale^2)"),)
     isotropic_quadratic = True
-
-    def validate(self):
-        check_range("scale", self.params["scale"], 0, None, low_open=True)
 
     def build(self, rng):
         self.W_star = self.params["scale"] * rng.standard_normal((self.m, self.n))
@@ -57,6 +54,12 @@ class KronQuadratic(Problem):
 
     family = "kron-quadratic"
 
+    PARAMS = (Param("p_spec", math.exp(-1), math.e, log=True, interval=True, valid=(0.0, None), low_open=True,
+                    default=[1.0, 3.0], doc="eigenvalue range [low, high] of P"),
+              Param("r_spec", 1.0, 1.0, interval=True, valid=(0.0, None), low_open=True, default=[1.0, 2.0],
+                    doc="eigenvalue range [low, high] of R"),
+              Param("f_star", valid=(None, None), default=0.0, fuzz=False, doc="the optimal value f*"))
+
     @classmethod
     def fuzz_params(cls, rng, corner=False):
         """Spectra spread up to e^2 (P) and e^1.5 (R); isotropic (P, R multiples of I: f is the
@@ -66,16 +69,6 @@ class KronQuadratic(Problem):
             return dict(cls._fuzz_shape(rng), p_spec=[lo, lo], r_spec=[1.0, 1.0])
         return dict(cls._fuzz_shape(rng), p_spec=[lo, lo * float(np.exp(rng.uniform(0, 2)))],
                     r_spec=[1.0, float(np.exp(rng.uniform(0, 1.5)))])
-    defaults = {"p_spec": [1.0, 3.0], "r_spec": [1.0, 2.0], "f_star": 0.0}
-
-    def validate(self):
-        for name in ("p_spec", "r_spec"):
-            spec = self.params[name]
-            if not (isinstance(spec, (list, tuple)) and len(spec) == 2):
-                raise InputError(name, f"expected [low, high] with 0 < low <= high, got {spec!r}")
-            lo = check_range(f"{name}[0]", spec[0], 0, None, low_open=True)
-            check_range(f"{name}[1]", spec[1], lo, None)
-        check_range("f_star", self.params["f_star"])
 
     def build(self, rng):
         pe = np.linspace(*self.params["p_spec"], self.m)
@@ -116,14 +109,13 @@ class LoraCounterexample(Problem):
 
     family = "lora-counterexample"
 
-    @classmethod
-    def fuzz_params(cls, rng, corner=False):
-        return dict(m=3, n=3, seed=int(rng.integers(0, 10_000)), q11=float(np.exp(rng.uniform(0, 3))))
+    PARAMS = (Param("q11", 1.0, math.exp(3), log=True, valid=(0.0, None), low_open=True, default=10.0,
+                    doc="curvature of the (1, 1) entry; 1 elsewhere"),)
     shape = (3, 3)
-    defaults = {"q11": 10.0}
 
-    def validate(self):
-        check_range("q11", self.params["q11"], 0, None, low_open=True)
+    @classmethod
+    def _fuzz_shape(cls, rng) -> dict:
+        return dict(m=3, n=3, seed=int(rng.integers(0, 10_000)))        # the counter-example is 3 x 3
 
     def build(self, rng):
         self.q = np.ones((self.m, self.n))

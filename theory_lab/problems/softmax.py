@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+import math
+
 from ..errors import InputError, check_range
+from ..params import Param
 from .base import Problem, register
 from .regularisers import NonConvex, Ridge
 
@@ -26,24 +29,22 @@ class SoftmaxRegression(Problem):
 
     family = "softmax-regression"
 
-    @classmethod
-    def fuzz_params(cls, rng, corner=False):
-        out = cls._fuzz_shape(rng, 8, 12)
-        out.update(n_samples=int(rng.integers(40, 120)), nu=float(np.exp(rng.uniform(-3, 0))))
-        return out
+    PARAMS = (Param("n_samples", 40, 119, integer=True, valid=(1, 10 ** 7), default=300, doc="samples N"),
+              Param("reg", choices=REGS, fuzz=False, default="l2", doc="l2 (strongly convex) or noncvx"),
+              Param("nu", math.exp(-3), 1.0, log=True, valid=(0.0, None), default=0.1, doc="l2 weight (> 0 with l2)"),
+              Param("lam_r", valid=(0.0, None), default=0.1, fuzz=False, doc="non-convex regulariser weight"),
+              Param("signal", valid=(0.0, None), default=1.0, fuzz=False, doc="scale of the planted W_true"),
+              Param("feature_scale", valid=(0.0, None), low_open=True, default=1.0, fuzz=False,
+                    doc="scale of the features a_i"))
+    fuzz_shape = (8, 12)
     shape = (8, 5)
     finite_sum = True
-    defaults = {"n_samples": 300, "reg": "l2", "nu": 0.1, "lam_r": 0.1, "signal": 1.0, "feature_scale": 1.0}
 
     def validate(self):
+        super().validate()
         p = self.params
-        check_range("n_samples", p["n_samples"], 1, 10_000_000, integer=True)
-        if p["reg"] not in REGS:
-            raise InputError("reg", f"got {p['reg']!r}; accepted: {', '.join(REGS)}")
-        check_range("nu", p["nu"], 0, None, low_open=p["reg"] == "l2")
-        check_range("lam_r", p["lam_r"], 0, None)
-        check_range("signal", p["signal"], 0, None)
-        check_range("feature_scale", p["feature_scale"], 0, None, low_open=True)
+        if p["reg"] == "l2":
+            check_range("nu", p["nu"], 0, None, low_open=True)
         if self.n < 2:
             raise InputError("n", "softmax regression needs n >= 2 classes")
 
