@@ -204,3 +204,35 @@ def test_one_declaration_validates_and_draws_every_family_parameter():
             cls(**params)                                                  # a draw is a valid instance
     with pytest.raises(InputError, match="n_samples.*\\[16"):
         tl.make_problem("least-squares", m=16, n=4, n_samples=15)
+
+
+def test_method_and_step_rule_parameters_are_declared_once():
+    """p, rank and factor (``methods.METHOD_PARAMS``) and each step rule's own parameters
+    (``StepRule.PARAMS``) are validated from their declarations; a user's rule declares its own
+    parameter and the method carries it."""
+    from theory_lab.errors import InputError
+    from theory_lab.methods import METHODS, Projected
+
+    for kw, field in ((dict(p=1.5), "p"), (dict(rank=0), "rank"), (dict(factor=0.0), "factor")):
+        with pytest.raises(InputError, match=field):
+            tl.Method("bernoulli-lora-gd", **kw)
+    with pytest.raises(InputError, match="rank.*\\[1, 4\\]"):
+        tl.Method("bernoulli-lora-gd", rank=5).bind(tl.make_problem("quadratic-iso", m=4, n=6))
+    with pytest.raises(InputError, match="link_steps"):
+        tl.Method("cola", link_steps=0)
+    with pytest.raises(InputError, match="not a parameter of lora"):
+        tl.Method("lora", link_steps=5)
+    assert tl.Method("cola").link_steps == 10 and tl.Method("lora", init_scale=0.5).init_scale == 0.5
+
+    class Damped(Projected):
+        name = "damped"
+        PARAMS = (tl.Param("beta", valid=(0.0, 1.0), high_open=True, default=0.0, fuzz=False),)
+
+    tl.register_method("damped-gd", "gd", rule=Damped())
+    try:
+        assert Damped.extra == ("beta",) and tl.Method("damped-gd", beta=0.5).beta == 0.5
+        assert tl.Method("damped-gd").params()["beta"] == 0.0
+        with pytest.raises(InputError, match="beta"):
+            tl.Method("damped-gd", beta=1.0)
+    finally:
+        METHODS.pop("damped-gd")

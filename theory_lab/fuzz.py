@@ -34,7 +34,7 @@ import numpy as np
 from .check import judge
 from .errors import BudgetExceeded, InputError, check_range
 from .estimators import ESTIMATORS
-from .methods import METHODS, Method
+from .methods import FACTOR_PARAM, METHODS, Method
 from .plan import make_plan
 from .problems import FAMILIES, make_problem
 from .sketches import SKETCHES
@@ -181,14 +181,19 @@ def _law_params(rng: np.random.Generator, sketch: str, problem, corner: bool = F
 def _method_params(rng: np.random.Generator, method: str, problem, laws=None, corner: bool = False) -> dict:
     """p (mass on 0 and 1), a rank, a sketch law with its declared parameters, and the estimator's
     own declared parameters (``corner``: every declared parameter at its corner, an isotropic law)."""
-    m, n = problem.m, problem.n
-    u = rng.random()
-    p = 0.0 if u < 0.15 else 1.0 if u < 0.3 else float(rng.uniform(0, 1))
+    import dataclasses
+
+    from .methods import P_PARAM, RANK_PARAM
+    from .params import Context
+
+    ctx = Context(problem.m, problem.n, problem.n_samples)
+    p = P_PARAM.draw(rng, ctx)                       # its declared mass on p = 0 and p = 1
     sketch = _sketch(rng, laws, corner)
     # at the corner, a rank below the side's size (a full-rank sketch at the corner stepsize solves an
     # isotropic problem in one step)
-    top = min(m, n) - 1 if corner and min(m, n) > 1 else min(m, n)
-    out: dict[str, Any] = dict(p=round(p, 6), rank=int(rng.integers(1, top + 1)), sketch=sketch)
+    top = RANK_PARAM.high(ctx)
+    rank = dataclasses.replace(RANK_PARAM, high=top - 1 if corner and top > 1 else top)
+    out: dict[str, Any] = dict(p=round(p, 6), rank=rank.draw(rng, ctx), sketch=sketch)
     out.update(_law_params(rng, sketch, problem, corner))
     out.update(ESTIMATORS[METHODS[method].estimator].fuzz_params(rng, problem, corner))
     return out
@@ -218,7 +223,7 @@ def draw(th: Theorem, rng: np.random.Generator, seed: int, tries: int = 40, user
                     if Lam > 0:
                         params["kappa"] = float(rng.uniform(0.05, 0.999) * 2 * lam / Lam)
                 elif not polyak:
-                    params["factor"] = float(np.exp(rng.uniform(np.log(0.1), np.log(3.0))))
+                    params["factor"] = FACTOR_PARAM.draw(rng)      # its declared fuzz range
             T, S = int(rng.integers(10, 200)), int(rng.integers(100, 600))
             base = make_plan(pr, Method(method, **params), T, S, seed, theorem=th, min_seeds=2)
             fraction = math.nan

@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import InputError, check_range
 from .estimators import ESTIMATORS, make_estimator
+from .params import Context, Param
 from .sketches import (SKETCHES, declared_law_parameters, lambda_moments, law_parameters, parse_sketch,
                        project_left, project_right)
 
@@ -45,12 +46,19 @@ class StepRule:
     theory: ClassVar[bool] = True
     #: the rank is a sketch / factor rank, so it must lie in [1, min(m, n)]
     ranked: ClassVar[bool] = True
-    #: method parameters only this rule uses (beyond p, rank, sketch, stepsize, factor)
+    #: parameters only this rule uses (beyond p, rank, sketch, stepsize, factor), declared once
+    #: (``params.Param``: accepted range, default); the method holds them as attributes
+    PARAMS: ClassVar[tuple] = ()
+    #: their names
     extra: ClassVar[tuple[str, ...]] = ()
     #: no state of its own, so configurations can share one batched run (runner.execute_batch)
     batchable: ClassVar[bool] = True
     #: its step can be captured in a CUDA graph (runner's graph path)
     graphable: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.extra = tuple(p.name for p in cls.PARAMS)
 
     def lam(self, method, problem) -> tuple[float, float, float]:
         return lambda_moments((method.sketch_left, method.sketch_right), problem.m, problem.n, method.rank,
@@ -106,7 +114,8 @@ class Joint(StepRule):
     theory = False
     batchable = False
     graphable = False
-    extra = ("init_scale",)
+    PARAMS = (Param("init_scale", valid=(0.0, None), low_open=True, default=1.0, fuzz=False,
+                    doc="scale of the random initial factor A0"),)
     link_steps: int | None = None
 
     def lam(self, method, problem):
@@ -126,7 +135,8 @@ class Chain(Joint):
     """Chain of LoRA: joint links merged into W and restarted every ``link_steps`` steps."""
 
     name = "chain"
-    extra = ("init_scale", "link_steps")
+    PARAMS = Joint.PARAMS + (Param("link_steps", valid=(1, None), integer=True, default=10, fuzz=False,
+                                   doc="steps per link before it is merged into W"),)
     link_steps = True
 
 
@@ -167,6 +177,16 @@ _spec("cola", "gd", sketched=False, rule=Chain(), summary="Chain of LoRA: joint 
 
 #: method parameters every method takes (the rest are the estimator's or the step rule's)
 COMMON = ("p", "rank", "sketch", "stepsize", "factor")
+#: the numeric ones, declared once: accepted range (checked by ``Method``; the rank against the problem
+#: in ``bind``), default and the falsification engine's draw (p: mass 0.15 on each one-sided end)
+METHOD_PARAMS = (
+    Param("p", 0.0, 1.0, corners=(0.0, 1.0), corner_mass=0.3, optional=True,
+          doc="probability of a left sketch (random B, train A); None: 1/2, or a one-sided method's side"),
+    Param("rank", 1, lambda c: min(c.m, c.n), integer=True, valid=(1, lambda c: min(c.m, c.n)), default=1,
+          doc="sketch (or factor) rank r <= min(m, n)"),
+    Param("factor", 0.1, 3.0, log=True, valid=(0.0, None), low_open=True, default=1.0,
+          doc="multiplies the theorem's stepsize"))
+P_PARAM, RANK_PARAM, FACTOR_PARAM = METHOD_PARAMS
 SKETCH_EXTRA = ("left_groups", "right_groups")
 
 
@@ -219,17 +239,19 @@ class Method:
         for decl in (d for side in str(sketch).split("/") for d in getattr(SKETCHES.get(side), "PARAMS", ())):
             if law.get(decl.name) is not None:
                 law[decl.name] = decl.check(law[decl.name])
-        self.init_scale = check_range("init_scale", 1.0 if init_scale is None else init_scale, 0.0, None,
-                                      low_open=True)
-        self.link_steps = check_range("link_steps", 10 if link_steps is None else link_steps, 1, None,
-                                      integer=True)
+        rule_values = dict(init_scale=init_scale, link_steps=link_steps,
+                           **{d.name: estimator_params.pop(d.name) for d in spec.rule.PARAMS if d.name in estimator_params})
+        self.init_scale = self.link_steps = None
+        for decl in spec.rule.PARAMS:                # the rule's own parameters, from its declaration
+            given = rule_values.get(decl.name)
+            setattr(self, decl.name, decl.check(decl.default if given is None else given))
         if p is None:
             p = (0.0 if isinstance(spec.rule, Frozen) else 1.0) if spec.one_side else 0.5
-        self.p = check_range("p", p, 0.0, 1.0)
+        self.p = P_PARAM.check(p)
         if spec.one_side and self.p not in (0.0, 1.0):
             raise InputError("p", f"{name} trains one fixed side; accepted: 1 (random B, train A) or "
                              "0 (random A, train B)")
-        self.rank = check_range("rank", rank, 1, None, integer=True)
+        self.rank = RANK_PARAM.check(rank)
         for side in str(sketch).split("/"):
             if side not in SKETCHES:
                 raise InputError("sketch", f"unknown sketch {side!r}; accepted: {', '.join(SKETCHES)} "
@@ -239,7 +261,7 @@ class Method:
                                                **{k: v for k, v in law.items() if v is not None}})
         self.sketch_left, self.sketch_right = parse_sketch(self.sketch_name, **self.sketch_params)
         self.stepsize = _parse_stepsize(stepsize, spec)
-        self.factor = check_range("factor", factor, 0.0, None, low_open=True)
+        self.factor = FACTOR_PARAM.check(factor)
         self.estimator = make_estimator(spec.estimator, **estimator_params)
         self._built = True                  # from here on immutable (``__setattr__``)
 
@@ -258,7 +280,7 @@ class Method:
     def bind(self, problem) -> "Method":
         """A copy resolved for ``problem``: rank range checked, estimator defaults filled in."""
         if self.spec.rule.ranked:
-            check_range("rank", self.rank, 1, min(problem.m, problem.n), integer=True)
+            RANK_PARAM.check(self.rank, Context(problem.m, problem.n, problem.n_samples))
         self.estimator.check_params(problem)          # declared ranges that depend on the problem
         new = object.__new__(Method)
         new.__dict__.update(self.__dict__, estimator=self.estimator.resolve(problem))
