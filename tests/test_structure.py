@@ -236,3 +236,25 @@ def test_method_and_step_rule_parameters_are_declared_once():
             tl.Method("damped-gd", beta=1.0)
     finally:
         METHODS.pop("damped-gd")
+
+
+def test_the_search_can_move_every_declared_parameter():
+    """The hill-climb perturbs any declared parameter a configuration holds (a campaign died on
+    Polyak's kappa, declared for validation only): the result stays in the accepted range, and a
+    parameter the engine does not draw is left as it is."""
+    from theory_lab.methods import METHOD_PARAMS
+    from theory_lab.params import Context
+
+    pr = tl.make_problem("least-squares", m=5, n=4, n_samples=30)
+    ctx = Context(pr.m, pr.n, pr.n_samples)
+    rng = np.random.default_rng(11)
+    decls = [*METHOD_PARAMS, *(p for c in ESTIMATORS.values() for p in c.PARAMS),
+             *(p for c in FAMILIES.values() for p in c.PARAMS), *(p for c in SKETCHES.values() for p in c.PARAMS)]
+    for p in decls:
+        value = p.default if p.default is not None else (p.draw(rng, ctx) if p.fuzz else 0.5)
+        for _ in range(20):
+            new = p.perturb(value, rng, ctx)
+            if not p.fuzz:
+                assert new == value, p.name
+            else:
+                p.check(new, ctx)

@@ -124,10 +124,13 @@ class Param:
     def perturb(self, value, rng: np.random.Generator, ctx: Context | None = None, scale: float = 0.3):
         """A nearby value for a local search (a corner with probability ``corner_mass``), within the range."""
         ctx = ctx or Context()
+        if not self.fuzz:
+            return value                     # a parameter the engine does not draw (e.g. Polyak's kappa)
         if self.corners and rng.random() < self.corner_mass:
             return self._cast(_value(self.corners[int(rng.integers(len(self.corners)))], ctx))
-        if self.choices or not isinstance(value, (int, float)) or isinstance(value, bool):
-            return value
+        if (self.choices or self.low is None or self.high is None or self.interval
+                or not isinstance(value, (int, float)) or isinstance(value, bool)):
+            return value                     # words and intervals stay
         lo, hi = float(_value(self.low, ctx)), float(_value(self.high, ctx))
         new = value * math.exp(rng.normal(0, scale)) if self.log and value > 0 else value + rng.normal(0, scale) * (hi - lo)
         new = min(max(new, lo), hi)
