@@ -157,7 +157,7 @@ def test_one_declaration_validates_and_draws_every_estimator_parameter():
         assert set(cls.accepted()) <= set(decl), (name, set(cls.accepted()) - set(decl))
         for p in cls.PARAMS:
             if p.choices:
-                bad = "no-such-choice" if all(isinstance(c, str) for c in p.choices) else "maybe"
+                bad = "no-such-choice" if all(isinstance(c, str) for c in p.options) else "maybe"
             else:
                 lo, hi = p.valid if p.valid is not None else (p.low, p.high)
                 lo = lo(ctx) if callable(lo) else lo
@@ -258,3 +258,22 @@ def test_the_search_can_move_every_declared_parameter():
                 assert new == value, p.name
             else:
                 p.check(new, ctx)
+
+
+def test_a_compressor_registered_later_is_accepted():
+    """The compressor's declaration reads the registry when it checks (a tuple fixed at import would
+    refuse a compressor the user registers afterwards)."""
+    from theory_lab.compressors import COMPRESSORS, register
+    from theory_lab.errors import InputError
+
+    class MyRandK(COMPRESSORS["randk"]):
+        name = "my-randk"
+
+    register(MyRandK)
+    try:
+        m = tl.Method("bernoulli-lora-qgd", compressor="my-randk", k=2)
+        assert isinstance(m.estimator.comp, MyRandK)
+    finally:
+        COMPRESSORS.pop("my-randk")
+    with pytest.raises(InputError, match="compressor.*accepted: identity, randk, dither, topk"):
+        tl.Method("bernoulli-lora-qgd", compressor="my-randk", k=2)

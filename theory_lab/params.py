@@ -37,7 +37,7 @@ def _value(x, ctx: Context):
 @dataclass(frozen=True)
 class Param:
     """One parameter: ``low``/``high`` bound the values drawn (numbers or functions of a ``Context``),
-    ``choices`` for words, ``log`` draws log-uniformly, ``integer`` rounds, ``corners`` are the
+    ``choices`` for words (a tuple, or a function giving one: a registry that grows), ``log`` draws log-uniformly, ``integer`` rounds, ``corners`` are the
     values where theory is attained (drawn with probability ``corner_mass`` in total)."""
 
     name: str
@@ -84,17 +84,23 @@ class Param:
                        high_open=self.high_open).check(value[1], ctx)
             return [lo, hi]
         if self.choices:
-            if set(self.choices) == {True, False}:
+            choices = self.options
+            if set(choices) == {True, False}:
                 return check_bool(self.name, value)
-            words = all(isinstance(c, str) for c in self.choices)
-            if (words and not isinstance(value, str)) or value not in self.choices:
-                raise InputError(self.name, f"got {value!r}; accepted: {', '.join(map(str, self.choices))}")
+            words = all(isinstance(c, str) for c in choices)
+            if (words and not isinstance(value, str)) or value not in choices:
+                raise InputError(self.name, f"got {value!r}; accepted: {', '.join(map(str, choices))}")
             return value
         lo, hi = self.valid if self.valid is not None else (self.low, self.high)
         lo = (None if ctx is None else lo(ctx)) if callable(lo) else lo
         hi = (None if ctx is None else hi(ctx)) if callable(hi) else hi
         return check_range(self.name, value, lo, hi, low_open=self.low_open, high_open=self.high_open,
                            integer=self.integer)
+
+    @property
+    def options(self) -> tuple:
+        """The accepted words (``choices``, called when it is a function)."""
+        return tuple(self.choices()) if callable(self.choices) else tuple(self.choices)
 
     def draw(self, rng: np.random.Generator, ctx: Context | None = None, corner: bool = False):
         """A value: a corner with probability ``corner_mass`` (always with ``corner``), else from the range
@@ -106,7 +112,7 @@ class Param:
         if self.corners and (corner or rng.random() < self.corner_mass):
             return self._cast(_value(self.corners[int(rng.integers(len(self.corners)))], ctx))
         if self.choices:
-            return self.choices[int(rng.integers(len(self.choices)))]
+            return self.options[int(rng.integers(len(self.options)))]
         lo, hi = float(_value(self.low, ctx)), float(_value(self.high, ctx))
         if self.integer:
             return int(rng.integers(int(lo), int(hi) + 1))

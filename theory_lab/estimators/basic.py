@@ -86,7 +86,7 @@ class SGD(Estimator):
         decl = {p.name: p for p in cls.PARAMS}
         if problem.is_finite_sum and not corner and rng.random() < 0.7:
             return dict(noise="minibatch", batch=decl["batch"].draw(rng, ctx),
-                        replacement=bool(rng.random() < 0.5))
+                        replacement=decl["replacement"].draw(rng, ctx))
         return dict(noise="additive", noise_std=decl["noise_std"].draw(rng, ctx))
 
     def capabilities(self):

@@ -35,7 +35,8 @@ _ALL = (lambda ctx: ctx.d,)
 class _Compressed(Estimator):
     kind = "unbiased"
     uses_clients = True
-    PARAMS = (Param("compressor", choices=tuple(COMPRESSORS), fuzz=False, doc="the compressor Q"),
+    PARAMS = (Param("compressor", choices=lambda: tuple(COMPRESSORS), fuzz=False,
+                    doc="the compressor Q (a registered one, read when checked)"),
               Param("k", 1, lambda ctx: ctx.d, integer=True, corners=_ALL, valid=(1, lambda ctx: ctx.d),
                     optional=True, doc="entries kept by randk / topk, 1 <= k <= m n"),
               Param("s", 1, 8, integer=True, corners=(1024,), corner_mass=0.15, valid=(1, 2 ** 20), optional=True,
@@ -61,10 +62,6 @@ class _Compressed(Estimator):
             raise InputError("compressor", f"{self.name} needs an unbiased compressor (randk, dither, identity)")
         if self.kind == "contractive" and not self.comp.contractive:
             raise InputError("compressor", f"{self.name} needs a contractive compressor (topk, identity)")
-
-    def resolve(self, problem):
-        self.check_params(problem)           # k <= m n
-        return self
 
 
 @register

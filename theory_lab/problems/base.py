@@ -121,8 +121,6 @@ class Problem:
                                                                     if k in ("clients", "split")}})
             self.clients = given["clients"]
         self.validate()
-        from . import cache
-
         self._build_or_load()
         freeze_arrays(self)                 # the data is read-only: its fingerprint stays true
 
@@ -372,20 +370,10 @@ class Problem:
 def freeze_arrays(obj) -> None:
     """Make every numpy array ``obj`` holds (directly, or in a list, tuple or dict it holds) read-only,
     so no user function or caller can change a problem's data behind its fingerprint."""
-    def freeze(v):
-        if isinstance(v, np.ndarray):
-            v.setflags(write=False)
-        elif isinstance(v, (list, tuple)):
-            for x in v:
-                if isinstance(x, np.ndarray):
-                    x.setflags(write=False)
-        elif isinstance(v, dict):
-            for x in v.values():
-                if isinstance(x, np.ndarray):
-                    x.setflags(write=False)
-
     for v in vars(obj).values():
-        freeze(v)
+        for x in v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else (v,):
+            if isinstance(x, np.ndarray):
+                x.setflags(write=False)
 
 
 def _check_host_memory(problem) -> None:
