@@ -22,6 +22,7 @@ table: configurations, verdict counts, worst tightness and its reproducer.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -181,8 +182,6 @@ def _law_params(rng: np.random.Generator, sketch: str, problem, corner: bool = F
 def _method_params(rng: np.random.Generator, method: str, problem, laws=None, corner: bool = False) -> dict:
     """p (mass on 0 and 1), a rank, a sketch law with its declared parameters, and the estimator's
     own declared parameters (``corner``: every declared parameter at its corner, an isotropic law)."""
-    import dataclasses
-
     from .methods import P_PARAM, RANK_PARAM
     from .params import Context
 
@@ -265,8 +264,6 @@ def _why(why: dict | None, th: Theorem, reason: str) -> None:
 def evaluate(d: Draw, theorem: Theorem | None = None, recheck: bool = True, deadline: float | None = None) -> dict:
     """Check one configuration (re-checking violated / mismatch with 4x seeds and a fresh master seed).
     ``deadline`` (``time.monotonic()``): past it the runs stop with ``errors.BudgetExceeded``."""
-    import dataclasses
-
     from .plan import check_memory
     from .runner import execute
 

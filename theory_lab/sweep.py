@@ -19,6 +19,7 @@ Dask distributed (``scheduler = "tcp://host:port"`` or a ``distributed.Client``)
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -185,8 +186,6 @@ class Config:
             self._plan = make_plan(self.problem(), self.method(), self.iters, self.seeds, self.master_seed,
                                    self.backend, self.device, self.dtype, theorem=self.theorem, min_seeds=2)
         elif self._plan.problem is None:                     # arrived in a worker without its data
-            import dataclasses
-
             pr = self.problem()
             if pr.fingerprint() != self._problem_fp:
                 raise InputError("problem", f"{pr.describe()} builds other data in this worker process than in the "
@@ -198,8 +197,6 @@ class Config:
         state = dict(self.__dict__)
         plan = state.get("_plan")
         if plan is not None and self._object is None and plan.problem is not None:
-            import dataclasses
-
             state.update(_plan=dataclasses.replace(plan, problem=None), _problem_fp=plan.problem.fingerprint())
         return state
 
