@@ -79,6 +79,7 @@ BAD = [  # (argv, the field the one line must name)
     (["check", "--iters", "10000000", "--seeds", "100000000"], "seeds"),
     (["sweep", "missing.toml"], "spec"), (["fuzz", "--budget", "0"], "budget"),
     (["fuzz", "--theorem", "NOPE", "--budget", "1"], "theorem"), (["fuzz", "--workers", "0"], "workers"),
+    (["fuzz", "--configs", "0"], "configs"), (["fuzz", "--search-steps", "-1"], "search_steps"),
     (["certify", "nope"], "problem"), (["bench", "--sizes", ""], "sizes"), (["bench", "--sizes", "abc"], "sizes"),
     (["bench", "--sizes", "8", "--ranks", "0"], "ranks"), (["figures", "nope"], "figure"),
     (["figures", "--device", "cuda"], "device"),

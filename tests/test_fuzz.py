@@ -32,7 +32,8 @@ def test_draws_are_inside_the_assumptions(tid):
 
 @pytest.mark.slow
 def test_campaign_finds_no_false_verdict_and_reproducers_reproduce(tmp_path):
-    table = tl.fuzz(["GD-PL", "EXACT-ISO", "NS-CONST"], budget=5, seed=11, store=tmp_path / "f.parquet")
+    table = tl.fuzz(["GD-PL", "EXACT-ISO", "NS-CONST"], budget=300, seed=11, store=tmp_path / "f.parquet",
+                    configs=9, search_steps=2)
     assert len(table) >= 4 and not table.persisting.any()
     assert set(table.verdict) <= {"holds", "tight", "inconclusive", "match"} | {"violated", "mismatch"}
     row = table.iloc[0]
@@ -41,7 +42,8 @@ def test_campaign_finds_no_false_verdict_and_reproducers_reproduce(tmp_path):
     s = summary(table)
     assert set(s.theorem) <= {"GD-PL", "EXACT-ISO", "NS-CONST"} and s.configurations.sum() == len(table)
     # resume: the same campaign reuses every stored configuration's row
-    again = tl.fuzz(["GD-PL", "EXACT-ISO", "NS-CONST"], budget=2, seed=11, store=tmp_path / "f.parquet")
+    again = tl.fuzz(["GD-PL", "EXACT-ISO", "NS-CONST"], budget=300, seed=11, store=tmp_path / "f.parquet",
+                    configs=6, search_steps=0)
     common = set(table.key) & set(again.key)
     assert common
     a = table.set_index("key").loc[sorted(common), "verdict"]
@@ -55,9 +57,11 @@ def test_a_false_theorem_is_caught_and_the_cli_exits_1(monkeypatch, capsys):
     # where GD-PL is exact (the isotropic quadratic) the mutant is far off
     wrong = dataclasses.replace(mutate("GD-PL", rate=2.0), extra={"families": ["quadratic-iso"]})
     monkeypatch.setitem(tl.THEOREMS, wrong.id, wrong)
-    table = tl.fuzz([wrong], budget=3, seed=3)
-    assert table.persisting.any() and (table.verdict == "violated").any()
-    assert main(["fuzz", "--theorem", wrong.id, "--budget", "2", "--seed", "3"]) == 1
+    # count-bound, not time-bound: the same rows on a slow or loaded machine (the budget stays a hard limit)
+    table = tl.fuzz([wrong], budget=120, seed=3, configs=2, search_steps=0)
+    assert len(table) == 2 and table.persisting.any() and (table.verdict == "violated").any()
+    assert main(["fuzz", "--theorem", wrong.id, "--budget", "120", "--configs", "1", "--search-steps", "0",
+                 "--seed", "3"]) == 1
     assert "PERSISTING violated" in capsys.readouterr().err
 
 
@@ -66,6 +70,10 @@ def test_fuzz_bad_input():
         tl.fuzz(budget=0)
     with pytest.raises(tl.InputError, match="theorem"):
         tl.fuzz(["NOPE"], budget=1)
+    with pytest.raises(tl.InputError, match="configs"):
+        tl.fuzz(["GD-PL"], budget=1, configs=0)
+    with pytest.raises(tl.InputError, match="search_steps"):
+        tl.fuzz(["GD-PL"], budget=1, search_steps=1.5)
 
 
 @pytest.mark.slow
@@ -79,7 +87,7 @@ def test_fuzz_on_a_users_own_problems():
     from theory_lab.fuzz import USER_PROBLEMS, _register, evaluate
 
     mine = [numpy_quadratic(), ls_problem()]
-    t = tl.fuzz(["GD-PL", "SGD-PL"], budget=2, seed=5, problems=mine)
+    t = tl.fuzz(["GD-PL", "SGD-PL"], budget=300, seed=5, problems=mine, configs=4, search_steps=0)
     assert len(t) >= 1 and t["family"].str.startswith("user:").all()
     assert not t["persisting"].any(), t[t.persisting].python.tolist()
     assert set(t.verdict) <= {"holds", "tight", "inconclusive", "not-applicable"}

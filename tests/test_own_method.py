@@ -54,8 +54,8 @@ def test_own_method_checks_sweeps_and_fuzzes():
     s = t.summary()
     assert list(s["skew"]) == [0.0, 1.0] and s.slack_lam.iloc[0] == pytest.approx(1.0)    # uniform: isotropic
     assert s.slack_lam.iloc[1] > 1                                  # skewed: lam_bar > lam_min
-    table = tl.fuzz([THEOREM], budget=6, seed=3)
-    assert len(table) >= 3 and not table.persisting.any()
+    table = tl.fuzz([THEOREM], budget=120, seed=3, configs=12, search_steps=2)   # count-bound: not speed-bound
+    assert len(table) >= 12 and not table.persisting.any()
     assert set(table.params.map(lambda p: eval(p.replace("true", "True").replace("false", "False"))["sketch"])) \
         <= {"importance", "importance/importance"}
 
@@ -66,7 +66,7 @@ def test_a_ten_percent_optimistic_user_bound_is_found_violated():
     b = THEOREM.bound
     wrong = dataclasses.replace(THEOREM, id="IMPORTANCE-PL-x0.9",
                                 bound=lambda t, c: np.where(np.asarray(t) > 0, 0.9, 1.0) * b(t, c))
-    table = tl.fuzz([wrong], budget=8, seed=0)
+    table = tl.fuzz([wrong], budget=120, seed=0, configs=8, search_steps=0)
     hit = table[table.persisting & (table.verdict == "violated")]
     assert len(hit) >= 1, table[["verdict", "recheck", "python"]]
     code = hit.iloc[0].python.replace("theorem='IMPORTANCE-PL-x0.9'", "theorem=wrong")

@@ -152,7 +152,12 @@ def _parser() -> argparse.ArgumentParser:
     fz.add_argument("--problem", action="append", default=None, metavar="MODULE:FUNCTION",
                     help="your own problem(s) to draw on instead of the built-in families (runs in-process)")
     fz.add_argument("--budget", type=_number("budget", 0.0, 7 * 24 * 3600.0, low_open=True), default=60.0,
-                    help="seconds of checking")
+                    help="seconds of checking (a hard limit)")
+    fz.add_argument("--configs", type=_number("configs", 1, 10 ** 9, integer=True), default=None, metavar="N",
+                    help="at most N random configurations (then the local search): the rows then depend "
+                    "on the seed alone, not on the machine's speed")
+    fz.add_argument("--search-steps", type=_number("search_steps", 0, 10 ** 6, integer=True), default=8, metavar="N",
+                    help="local-search steps per theorem from its tightest configuration (0: no search)")
     fz.add_argument("--seed", type=_number("seed", 0, 2 ** 63 - 1, integer=True), default=0)
     fz.add_argument("--out", default=None, help="parquet store (resumable); default: no store")
     fz.add_argument("--workers", type=_number("workers", 1, 4096, integer=True), default=1)
@@ -342,7 +347,7 @@ def _cmd_fuzz(a) -> int:
 
     problems = [resolve_problem(p, allow_files=a.allow_file_problem) for p in a.problem] if a.problem else None
     table = fuzz(a.theorem, budget=a.budget, seed=a.seed, store=a.out, workers=a.workers, problems=problems,
-                 echo=lambda line: print(line, file=sys.stderr))
+                 configs=a.configs, search_steps=a.search_steps, echo=lambda line: print(line, file=sys.stderr))
     s = summary(table)
     print(f"{len(table)} configurations in {table.attrs['seconds']:.0f} s (seed {a.seed})")
     if table.empty and table.attrs.get("empty"):

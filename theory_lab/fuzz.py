@@ -1,6 +1,6 @@
 """The falsification engine: random configurations inside each theorem's assumptions.
 
-``fuzz(theorems=None, budget=60, seed=0, store=None)`` (CLI ``theory-lab fuzz``):
+``fuzz(theorems=None, budget=60, seed=0, store=None, configs=None)`` (CLI ``theory-lab fuzz``):
 
 1. **Random phase.** Round-robin over the theorems, draw a configuration: a family the theorem
    applies to (with random shape and family parameters), p with mass on 0 and 1, a rank, a sketch
@@ -350,8 +350,13 @@ def _search(best: Draw, best_t: float, th: Theorem, rng: np.random.Generator, st
 
 
 def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: int = 1,
-         search_fraction: float = 0.2, progress: bool = False, echo=None, problems=None) -> pd.DataFrame:
+         search_fraction: float = 0.2, progress: bool = False, echo=None, problems=None,
+         configs: int | None = None, search_steps: int = 8) -> pd.DataFrame:
     """Run a falsification campaign for ``budget`` seconds (module docstring); one row per configuration.
+
+    ``configs``: at most this many random-phase configurations; ``search_steps``: at most this many
+    local-search steps per theorem (0: no search). With ``configs`` the campaign's rows depend on the
+    seed alone, not on the machine's speed, as long as the budget (still a hard limit) is not spent first.
 
     ``theorems``: IDs or Theorem objects (default: every registered theorem); a user Theorem may name
     the methods, families and sketch laws it is about in ``extra={"methods": [...], "families": [...],
@@ -364,6 +369,9 @@ def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: 
     budget = check_range("budget", budget, 0.0, 7 * 24 * 3600.0, low_open=True)
     seed = check_range("seed", seed, 0, 2 ** 63 - 1, integer=True)
     workers = check_range("workers", workers, 1, 4096, integer=True)
+    if configs is not None:
+        configs = check_range("configs", configs, 1, 10 ** 9, integer=True)
+    search_steps = check_range("search_steps", search_steps, 0, 10 ** 6, integer=True)
     ths = [resolve_theorem(t) for t in (theorems or list(THEOREMS))]
     if not ths:
         raise InputError("theorems", "no theorem to fuzz: give IDs or Theorem objects")
@@ -383,15 +391,15 @@ def fuzz(theorems=None, budget: float = 60, seed: int = 0, store=None, workers: 
         try:
             user = tuple(_register(p) for p in (problems or ()))
             rows = _random_phase(ths, rngs, seed, deadline, end, st, workers if registered and not user else 1, echo,
-                                 user, empty)
+                                 user, empty, configs)
             for th in ths:
                 mine = [r for r in rows if r["theorem"] == th.id and np.isfinite(objective(r, th))]
-                if not mine or time.monotonic() > end:
+                if not mine or not search_steps or time.monotonic() > end:
                     continue
                 top = max(mine, key=lambda r: objective(r, th))
                 best = _row_draw(top)
                 share = (end - time.monotonic()) / max(1, len(ths))
-                for row in _search(best, objective(top, th), th, rngs[th.id], 8, time.monotonic() + share):
+                for row in _search(best, objective(top, th), th, rngs[th.id], search_steps, time.monotonic() + share):
                     _save(st, row)
                     rows.append(row)
         except BudgetExceeded:
@@ -431,18 +439,20 @@ def _hard_limit(end: float):
         signal.signal(signal.SIGALRM, old)
 
 
-def _draws(ths, rngs, seed, deadline, user=(), empty=None):
+def _draws(ths, rngs, seed, deadline, user=(), empty=None, limit=None):
     """The campaign's draws, round-robin over the theorems; deterministic in (seed, theorem, index).
     A theorem none of whose last 3 x 40 draws fits its assumptions is dropped and named in ``empty``
-    with the last reason; the generator ends at ``deadline`` or when every theorem is dropped."""
+    with the last reason; the generator ends at ``deadline``, after ``limit`` draws, or when every
+    theorem is dropped."""
     live, misses, why = list(ths), {th.id: 0 for th in ths}, {}
-    i = 0
-    while live and time.monotonic() < deadline:
+    i = given = 0
+    while live and time.monotonic() < deadline and (limit is None or given < limit):
         th = live[i % len(live)]
         d = draw(th, rngs[th.id], seed=int(seed * 1_000_003 + i) % (2 ** 63), user=user, deadline=deadline, why=why)
         i += 1
         if d is not None:
             misses[th.id] = 0
+            given += 1
             yield th, d
         elif time.monotonic() < deadline:
             misses[th.id] += 1
@@ -452,7 +462,7 @@ def _draws(ths, rngs, seed, deadline, user=(), empty=None):
                     empty[th.id] = why.get(th.id, "no draw fits its assumptions")
 
 
-def _random_phase(ths, rngs, seed, deadline, end, st, workers, echo, user=(), empty=None) -> list[dict]:
+def _random_phase(ths, rngs, seed, deadline, end, st, workers, echo, user=(), empty=None, limit=None) -> list[dict]:
     rows: list[dict] = []
 
     def keep(row):
@@ -461,7 +471,7 @@ def _random_phase(ths, rngs, seed, deadline, end, st, workers, echo, user=(), em
         if echo and row.get("persisting"):
             echo(f"persisting {row['verdict']}: {row['python']}")
 
-    draws = _draws(ths, rngs, seed, deadline, user, empty)
+    draws = _draws(ths, rngs, seed, deadline, user, empty, limit)
     if workers == 1:
         for th, d in draws:
             try:
